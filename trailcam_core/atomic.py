@@ -1,0 +1,58 @@
+"""One helper for every file the project writes: temp file in the same folder, then rename.
+
+An interrupted run therefore never leaves a half-written JSON, image or model file behind:
+the destination either holds its old content or the complete new one.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success it is renamed onto ``dest``.
+
+    ``suffix`` defaults to dest's own suffix so writers that pick a format from the
+    extension (Pillow, matplotlib, pandas) still work.  Example::
+
+        with atomic_path("out/chart.png") as tmp:
+            fig.savefig(tmp)
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix if suffix is not None else dest.suffix + ".part",
+                               dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes(dest: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``dest`` atomically (fsync before rename) and return the path."""
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(dest)
+
+
+def write_text(dest: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``dest`` atomically."""
+    return write_bytes(dest, text.encode(encoding))
+
+
+def write_json(dest: str | os.PathLike, obj: Any, indent: int | None = 1) -> Path:
+    """Serialise ``obj`` as JSON (UTF-8, non-ASCII kept) and write it atomically."""
+    return write_text(dest, json.dumps(obj, indent=indent, ensure_ascii=False, default=str))
