@@ -1,0 +1,349 @@
+"""Parse COCO Camera Traps JSON into columnar tables, validating at the boundary.
+
+Speed and memory matter here: the real Caltech Camera Traps file lists 243,100 images.  The JSON
+is decoded once with msgspec into small typed structs (unknown fields are skipped without being
+materialised), one section at a time, and each field goes straight into an Arrow column, so the
+Python objects of a section are freed before the next is decoded.  Checks (duplicate ids,
+annotations pointing at unknown images or categories, unsafe file names) are vectorised.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional, Union
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import DataError, UnsafePathError
+
+EMPTY = "empty"
+IMAGE_COLUMNS = ["image_id", "file_name", "width", "height", "location", "datetime", "seq_id", "frame_num",
+                 "seq_num_frames", "label", "media"]
+ANNOTATION_COLUMNS = ["annotation_id", "image_id", "category_id", "category", "bbox_x", "bbox_y", "bbox_w",
+                      "bbox_h", "score"]
+STANDARD_IMAGE_FIELDS = {"id", "file_name", "width", "height", "location", "datetime", "date_captured", "seq_id",
+                         "seq_num_frames", "frame_num"}
+Id = Union[int, str]
+
+
+class _Image(msgspec.Struct, gc=False):
+    id: Id
+    file_name: str
+    width: Union[int, float, None] = None
+    height: Union[int, float, None] = None
+    location: Union[int, str, None] = None
+    dt: Optional[str] = msgspec.field(default=None, name="datetime")
+    date_captured: Optional[str] = None
+    seq_id: Union[int, str, None] = None
+    seq_num_frames: Optional[int] = None
+    frame_num: Optional[int] = None
+
+
+class _Annotation(msgspec.Struct, gc=False):
+    image_id: Id
+    category_id: Id
+    id: Union[int, str, None] = None
+    bbox: Optional[list[float]] = None
+    score: Optional[float] = None
+
+
+class _Category(msgspec.Struct, gc=False):
+    id: Id
+    name: str
+
+
+class _CCT(msgspec.Struct):               # full schema: used to locate errors precisely
+    images: list[_Image]
+    annotations: list[_Annotation] = msgspec.field(default_factory=list)
+    categories: list[_Category] = msgspec.field(default_factory=list)
+    info: Optional[dict] = None
+
+
+class _Sections(msgspec.Struct):          # fast path: sections kept raw, decoded one at a time
+    images: msgspec.Raw
+    annotations: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"[]"))
+    categories: list[_Category] = msgspec.field(default_factory=list)
+    info: Optional[dict] = None
+
+
+_IMAGES = msgspec.json.Decoder(list[_Image])
+_ANNOTATIONS = msgspec.json.Decoder(list[_Annotation])
+_INT_TO_INT64 = {pa.int64(): pd.Int64Dtype()}.get
+_UNSAFE = r"^(?:[/\\]|[A-Za-z]:)|(?:^|[/\\])\.\.(?:[/\\]|$)"
+
+
+# ------------------------------------------------------------------------------------- errors
+def position(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {col} (byte {offset})"
+
+
+def decode(data: bytes, path: Path, schema):
+    """Decode with msgspec; turn its errors into DataErrors naming the file, position and record."""
+    if not data.strip():
+        raise DataError(f"{path}: file is empty, expected a COCO Camera Traps JSON object")
+    try:
+        return msgspec.json.decode(data, type=schema)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        m = re.search(r"at `\$(.*)`", msg)
+        where = m.group(1).lstrip(".") if m else ""
+        detail = msg.split(" - at ")[0].replace("Object missing required field", "missing required field")
+        if not where:
+            raise DataError(f"{path}: not a COCO Camera Traps file ({detail})") from None
+        raise DataError(f"{path}: {_describe_record(data, where)}: {detail}") from None
+    except msgspec.DecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"byte (\d+)", msg)
+        pos = position(data, int(m.group(1))) if m else "unknown position"
+        raise DataError(f"{path}: malformed JSON at {pos}: {msg.split(' (byte')[0]}") from None
+
+
+def _describe_record(data: bytes, where: str) -> str:
+    """'images[12] (id 'abc')' for a msgspec path such as 'images[12].file_name'."""
+    m = re.match(r"(\w+)\[(\d+)\]", where)
+    if not m:
+        return where or "top level"
+    section, index = m.group(1), int(m.group(2))
+    label = f"{section}[{index}]"
+    try:
+        rec = msgspec.json.decode(data)[section][index]
+        if isinstance(rec, dict) and "id" in rec:
+            label += f" (id {rec['id']!r})"
+    except Exception:  # the record itself may be what is broken
+        pass
+    rest = where[m.end():].lstrip(".")
+    return f"{label} field {rest!r}" if rest and not rest.startswith("[") else label
+
+
+def _first_duplicate(arr: pa.Array, what: str, path: Path) -> None:
+    if len(pc.unique(arr)) == len(arr):
+        return
+    counts = pc.value_counts(arr)
+    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    more = f" (and {len(dup) - 1} more)" if len(dup) > 1 else ""
+    raise DataError(f"{path}: duplicate {what} {dup[0]['values'].as_py()!r}{more}")
+
+
+def int_id(value, what: str, path: Path) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise DataError(f"{path}: {what} {value!r} is not an integer id")
+
+
+def categories_map(cats: list[_Category], path: Path) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i, c in enumerate(cats):
+        cid = int_id(c.id, f"categories[{i}] id", path)
+        if cid in out:
+            raise DataError(f"{path}: duplicate category id {cid} ({out[cid]!r} and {c.name!r})")
+        out[cid] = c.name.strip()
+    return out
+
+
+# ------------------------------------------------------------------------------------ columns
+def _strings(values: list) -> pa.Array:
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):     # ints mixed in (ids, locations)
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _ints(values: list) -> pa.Array:
+    try:
+        return pa.array(values, pa.int64())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):     # 1920.0 written as a float
+        return pa.array([None if v is None else int(round(v)) for v in values], pa.int64())
+
+
+def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
+    """'YYYY-MM-DD HH:MM:SS' (fast, in Arrow) or any ISO form; values that do not parse become null."""
+    out = pc.strptime(arr, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    retry = pc.and_(pc.is_null(out), pc.is_valid(arr))
+    n_retry = pc.sum(retry).as_py() or 0
+    if not n_retry:
+        return out
+    fixed = out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    valid = ~np.isnat(fixed)
+    bad, first = 0, None
+    for i in np.flatnonzero(retry.to_numpy(zero_copy_only=False)):
+        text = arr[int(i)].as_py()
+        try:
+            t = pd.Timestamp(text)
+            fixed[i] = np.datetime64((t.tz_convert(None) if t.tzinfo is not None else t).to_datetime64(), "us")
+            valid[i] = True
+        except (ValueError, TypeError, OverflowError):
+            bad += 1
+            first = first if first is not None else text
+    if bad:
+        warnings.append(f"{path}: {bad} capture time(s) do not parse (e.g. {first!r}); left unknown")
+    return pa.array(fixed, pa.timestamp("us"), mask=~valid)
+
+
+def image_table(ims: list[_Image], path: Path, warnings: list[str]) -> pa.Table:
+    ids = _strings([i.id for i in ims])
+    _first_duplicate(ids, "image id", path)
+    names = _strings([i.file_name for i in ims])
+    if pc.any(pc.match_substring(names, "\\")).as_py():
+        names = pc.replace_substring(names, "\\", "/")
+    suspect = pc.or_(pc.or_(pc.match_substring(names, ".."), pc.match_substring(names, ":")),
+                     pc.or_(pc.starts_with(names, "/"), pc.less(pc.utf8_length(names), 1)))
+    unsafe = None
+    if pc.any(suspect).as_py():
+        unsafe = pc.or_(pc.match_substring_regex(names, _UNSAFE), pc.equal(pc.utf8_trim_whitespace(names), ""))
+    if unsafe is not None and pc.any(unsafe).as_py():
+        k = int(np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))[0])
+        raise UnsafePathError(f"{path}: images[{k}] (id {ids[k].as_py()!r}) has file_name {ims[k].file_name!r}, "
+                              "which is empty, absolute or contains '..'; refusing to read outside the image root")
+    location = pc.fill_null(_strings([i.location for i in ims]), "unknown")
+    times = _strings([i.dt if i.dt is not None else i.date_captured for i in ims])
+    seq = pc.coalesce(_strings([i.seq_id for i in ims]), ids)
+    return pa.table({
+        "image_id": ids, "file_name": names,
+        "width": _ints([i.width for i in ims]), "height": _ints([i.height for i in ims]),
+        "location": location, "datetime": parse_datetimes(times, path, warnings), "seq_id": seq,
+        "frame_num": _ints([i.frame_num for i in ims]), "seq_num_frames": _ints([i.seq_num_frames for i in ims]),
+    })
+
+
+def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_ids: pa.Array, path: Path,
+                     drop_unknown_images: bool = False) -> tuple[pa.Table, int]:
+    """Annotations as columns plus the number dropped (unknown images, only when allowed)."""
+    ann_ids = _strings([a.id for a in anns])
+    if pc.count(ann_ids).as_py():
+        _first_duplicate(pc.drop_null(ann_ids), "annotation id", path)
+    img = _strings([a.image_id for a in anns])
+    try:
+        cat = pa.array([a.category_id for a in anns], pa.int64())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        cat = pa.array([int_id(a.category_id, f"annotations[{k}] category_id", path) for k, a in enumerate(anns)],
+                       pa.int64())
+    img_pos = pc.index_in(img, value_set=image_ids)      # row of each annotation's image (null: unknown)
+    known = pc.is_valid(img_pos)
+    keep = None
+    n_unknown = len(anns) - (pc.sum(known).as_py() or 0)
+    if n_unknown:
+        k = int(np.flatnonzero(~known.to_numpy(zero_copy_only=False))[0])
+        if not drop_unknown_images:
+            raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) points at image "
+                            f"{img[k].as_py()!r}, which is not in images ({n_unknown} such annotation(s))")
+        keep = known
+    cat_ids = np.array(sorted(categories), dtype=np.int64)
+    pos = pc.index_in(cat, value_set=pa.array(cat_ids))
+    if pc.any(pc.is_null(pos)).as_py():
+        bad = np.flatnonzero(pc.is_null(pos).to_numpy(zero_copy_only=False))
+        k = int(bad[0])
+        raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has category_id {cat[k].as_py()}, "
+                        f"which is not in categories ({len(bad)} such annotation(s))")
+    names = pa.array([categories[int(c)] for c in cat_ids], pa.string())
+    bbox = np.full((len(anns), 4), np.nan)
+    score = np.full(len(anns), np.nan)
+    for k, a in enumerate(anns):
+        if a.bbox is not None:
+            if len(a.bbox) == 4:
+                bbox[k] = a.bbox
+            elif a.bbox:
+                raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has bbox {a.bbox!r}; "
+                                "expected [x, y, width, height]")
+        if a.score is not None:
+            score[k] = a.score
+    table = pa.table({"annotation_id": ann_ids, "image_id": img, "category_id": cat,
+                      "category": pc.take(names, pos), "bbox_x": bbox[:, 0], "bbox_y": bbox[:, 1],
+                      "bbox_w": bbox[:, 2], "bbox_h": bbox[:, 3], "score": score, "_pos": img_pos})
+    if keep is not None:
+        table = table.filter(keep)
+    return table, n_unknown if keep is not None else 0
+
+
+def primary_labels(image_ids: pa.Array, ann: pa.Table) -> pa.Array:
+    """Each image's label: its first non-empty category, else "empty" if it has an empty
+    annotation, else null (unlabelled)."""
+    n = len(image_ids)
+    if ann.num_rows == 0:
+        return pa.nulls(n, pa.string())
+    pos = (ann["_pos"] if "_pos" in ann.column_names else pc.index_in(ann["image_id"], value_set=image_ids))
+    pos = pos.to_numpy()
+    cats = ann["category"].to_numpy()
+    is_empty = pc.fill_null(pc.equal(pc.utf8_lower(ann["category"]), EMPTY), False).to_numpy()
+    label = np.full(n, None, dtype=object)
+    valid = ~pd.isna(pos)
+    pos = np.where(valid, pos, -1).astype(np.int64)
+    e = pos[is_empty & valid]
+    label[e] = EMPTY
+    animal = np.flatnonzero(~is_empty & valid)
+    if len(animal):
+        first_pos, first_idx = np.unique(pos[animal], return_index=True)
+        label[first_pos] = cats[animal[first_idx]]
+    return pa.array(label, pa.string())
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with the project's dtypes: str, nullable Int64, datetime64, float."""
+    return table.to_pandas(types_mapper=_INT_TO_INT64)
+
+
+def parse(holder: list, path: Path):
+    """Parse CCT bytes (``holder = [data]``; emptied so the buffer can be freed early).
+
+    Returns (images table, annotations table, categories, info, warnings).
+    """
+    data = holder.pop()
+    warnings: list[str] = []
+    top = decode(data, path, _Sections)
+    categories = categories_map(top.categories, path)
+    ann_raw = bytes(top.annotations)
+    try:
+        ims = _IMAGES.decode(top.images)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        decode(data, path, _CCT)                    # re-decode whole to name the record
+        raise
+    info = top.info or {}
+    del top, data
+    images = image_table(ims, path, warnings)
+    del ims
+    try:
+        anns = _ANNOTATIONS.decode(ann_raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        m = re.search(r"at `\$\[(\d+)\]", str(exc))
+        where = f"annotations[{m.group(1)}]" if m else "annotations"
+        raise DataError(f"{path}: {where}: {str(exc).split(' - at ')[0]}".replace(
+            "Object missing required field", "missing required field")) from None
+    del ann_raw
+    ann, _ = annotation_table(anns, categories, images["image_id"].combine_chunks(), path)
+    del anns
+    return images, ann, categories, info, warnings
+
+
+def parse_bboxes(data: bytes, path: Path, categories: dict[int, str], image_ids: pa.Array):
+    """Parse a separate bbox file; returns (boxed annotations, categories merged, n dropped)."""
+    top = decode(data, path, _BBoxSections)
+    extra = categories_map(top.categories, path)
+    merged = dict(categories)
+    for cid, name in extra.items():
+        if cid in merged and merged[cid].lower() != name.lower():
+            raise DataError(f"{path}: category id {cid} is {name!r} here but {merged[cid]!r} in the image file")
+        merged.setdefault(cid, name)
+    try:
+        anns = _ANNOTATIONS.decode(top.annotations)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        decode(data, path, _BBoxFull)
+        raise
+    table, dropped = annotation_table(anns, merged, image_ids, path, drop_unknown_images=True)
+    return table.filter(pc.invert(pc.is_nan(table["bbox_x"]))), merged, dropped
+
+
+class _BBoxSections(msgspec.Struct):
+    annotations: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"[]"))
+    categories: list[_Category] = msgspec.field(default_factory=list)
+
+
+class _BBoxFull(msgspec.Struct):
+    annotations: list[_Annotation] = msgspec.field(default_factory=list)
+    categories: list[_Category] = msgspec.field(default_factory=list)

@@ -1,0 +1,413 @@
+"""Batch square crops over a Dataset/Subset or a folder, in parallel, idempotent and atomic.
+
+Writes ``<out_dir>/<image_id>.<ext>`` (video frames: ``<image_id>_<seconds>s.<ext>``) and
+``<out_dir>/crops_manifest.csv``, one row per crop:
+
+=================  ==========================================================================
+crop_file          the crop, relative to out_dir (POSIX)
+image_id           the source record's id (tags and labels follow the crop through it)
+source_file        the source's file_name (relative to the dataset root) or its path
+frame_time         seconds into the clip for video frames, empty for photos
+crop_x/y/w/h       the region cut, in the upright source's full-size pixels
+info_bar_top/...   rows dropped as the camera's data strip (0 if none or not asked)
+mode, size         the crop mode and output side
+label, location    the record's primary label and camera location, when known
+source_width/...   the upright source's size in pixels
+output_bytes       size of the crop file (checked on reruns)
+fingerprint        hash of source path, size, mtime, the options that shape the output and the boxes
+=================  ==========================================================================
+
+A rerun skips every source whose fingerprint matches and whose crops are all present, so an
+interrupted batch finishes the rest; a changed source or option redoes it.  The manifest is
+rewritten atomically every few seconds and at the end; each crop is written to a temp file and
+renamed, so a killed batch leaves no half-written crop (stray temp files are removed next run).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .atomic import atomic_path, write_text
+from .crop import IMAGE_EXTENSIONS, CropOptions, crop_box, cut, orientation_of, usable_boxes
+from .errors import Cancelled, DataError, TrailcamError
+from .paths import is_within, safe_relative
+from .progress import ensure
+from .records import Box, ImageRecord
+from .report import BatchReport
+from .video import VIDEO_EXTENSIONS, iter_frames
+
+MANIFEST = "crops_manifest.csv"
+COLUMNS = ["crop_file", "image_id", "source_file", "frame_time", "crop_x", "crop_y", "crop_w", "crop_h",
+           "info_bar_top", "info_bar_bottom", "mode", "size", "label", "location", "source_width",
+           "source_height", "output_bytes", "fingerprint"]
+_CHECKPOINT_S = 2.0
+_TEMP_RE = re.compile(r"^\..+\.part$")      # atomic_path's temp files: .<name>.<random><suffix>.part
+
+
+class BadInput(Exception):
+    """One source cannot be cropped; the message is the reason shown in the report."""
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+def records_from_folder(folder: str | os.PathLike, exclude: Optional[Path] = None) -> list[ImageRecord]:
+    """One record per image or video file under ``folder`` (recursively, hidden entries skipped).
+
+    The id is the path relative to the folder without its extension (``cam1/IMG_0001``).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise TrailcamError(f"folder {root} does not exist")
+    exts = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and not (exclude is not None and (here / d).resolve() == exclude.resolve()))
+        for name in sorted(filenames):
+            if name.startswith(".") or Path(name).suffix.lower() not in exts:
+                continue
+            rel = (here / name).relative_to(root).as_posix()
+            out.append(ImageRecord(image_id=rel.rsplit(".", 1)[0], path=here / name, file_name=rel))
+    return out
+
+
+def _as_records(source: Any, out_dir: Path) -> list[ImageRecord]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            return records_from_folder(path, exclude=out_dir)
+        if path.is_file() and path.suffix.lower() == ".json":
+            try:
+                from .dataset import load_dataset
+            except ImportError as exc:
+                raise TrailcamError(f"cannot read {path}: the dataset module is not available ({exc})") from None
+            return list(load_dataset(path).records())
+        raise TrailcamError(f"crop source {path} is neither a folder nor a CCT JSON file")
+    if hasattr(source, "records") and callable(source.records):
+        return list(source.records())
+    records = list(source)
+    for r in records:
+        if not isinstance(r, ImageRecord):
+            raise TrailcamError(f"crop_batch expects ImageRecord items, got {type(r).__name__}")
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side: one source -> its crops
+# --------------------------------------------------------------------------------------------
+def _draft_scale(width: int, height: int, boxes: list[Box], options: CropOptions) -> int:
+    """The largest JPEG DCT reduction (8, 4, 2, 1) that still leaves >= size pixels for the crop."""
+    if options.mode == "strip":
+        need = max(width, height * (0.85 if options.strip_info_bar else 1.0))
+    else:
+        x0, y0, x1, y1 = crop_box(width, height, boxes, options)
+        need = (x1 - x0) * (0.85 if options.strip_info_bar else 1.0)
+    for s in (8, 4, 2):
+        if need / s >= options.size:
+            return s
+    return 1
+
+
+def _bomb_message(width: int, height: int, limit: int) -> str:
+    return (f"refused: {width}x{height} = {width * height / 1e6:.0f} megapixels is above the limit of "
+            f"{limit / 1e6:.0f} megapixels (decompression bomb guard; raise max_pixels if the file is genuine)")
+
+
+def load_upright(path: Path, boxes: list[Box], options: CropOptions) -> tuple[Image.Image, tuple[int, int]]:
+    """Open ``path`` safely and decode it at the smallest JPEG draft scale the crop allows.
+
+    Returns the upright (EXIF-rotated) decoded image and the upright full size.  Raises
+    BadInput with the reason for empty, unidentifiable, oversized, corrupt or truncated files.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise BadInput("missing file") from None
+    if size == 0:
+        raise BadInput("empty file (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise BadInput(f"refused as a decompression bomb: {exc}") from None
+        except UnidentifiedImageError:
+            raise BadInput("not an image (unknown or damaged format)") from None
+        except OSError as exc:
+            raise BadInput(f"unreadable: {exc}") from None
+    try:
+        w, h = img.size
+        if w * h > options.max_pixels:
+            raise BadInput(_bomb_message(w, h, options.max_pixels))
+        orient = orientation_of(img)
+        uw, uh = (h, w) if orient in (5, 6, 7, 8) else (w, h)
+        if img.format == "JPEG":
+            s = _draft_scale(uw, uh, boxes, options)
+            if s > 1:
+                img.draft(img.mode, (w // s, h // s))
+        try:
+            img.load()
+        except Exception as exc:      # truncated data, broken Huffman tables, ...
+            raise BadInput(f"corrupt or truncated image: {exc}") from None
+        if orient != 1:
+            img = ImageOps.exif_transpose(img)
+        return img, (uw, uh)
+    except BaseException:
+        img.close()
+        raise
+
+
+def _save(img: Image.Image, dest: Path, options: CropOptions) -> int:
+    if options.format == "jpeg" and img.mode in ("RGBA", "LA"):
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    with atomic_path(dest) as tmp:
+        if options.format == "jpeg":
+            img.save(tmp, "JPEG", quality=options.quality)
+        elif options.format == "webp":
+            img.save(tmp, "WEBP", quality=options.quality)
+        else:
+            img.save(tmp, "PNG")
+    return dest.stat().st_size
+
+
+_OPTIONS_CACHE: dict[str, CropOptions] = {}
+
+
+def _row(crop_file: str, task: dict, box, bar, size, nbytes: int, frame_time: Optional[float]) -> dict:
+    opts = task["options"]
+    return {"crop_file": crop_file, "image_id": task["image_id"], "source_file": task["source_file"],
+            "frame_time": "" if frame_time is None else f"{frame_time:.3f}",
+            "crop_x": box[0], "crop_y": box[1], "crop_w": box[2] - box[0], "crop_h": box[3] - box[1],
+            "info_bar_top": bar.top, "info_bar_bottom": bar.bottom, "mode": opts["mode"], "size": opts["size"],
+            "label": task["label"] or "", "location": task["location"] or "", "source_width": size[0],
+            "source_height": size[1], "output_bytes": nbytes, "fingerprint": task["fingerprint"]}
+
+
+def run_task(task: dict) -> dict:
+    """Crop one source (photo or clip). Returns ``{"image_id", "rows"}`` or ``{"image_id", "error"}``."""
+    key = json.dumps(task["options"], sort_keys=True)
+    options = _OPTIONS_CACHE.get(key) or _OPTIONS_CACHE.setdefault(key, CropOptions(**task["options"]))
+    boxes = [Box(*b) for b in task["boxes"]]
+    out_dir, path = Path(task["out_dir"]), Path(task["path"])
+    try:
+        if task["video"]:
+            rows = []
+            for t, frame in iter_frames(path, options.video_interval, options.video_frames == "keyframes",
+                                        options.max_frames, options.max_pixels):
+                out, box, bar = cut(frame, boxes, options)
+                name = f"{task['image_id']}_{t:09.3f}s{options.extension}"
+                nbytes = _save(out, out_dir / name, options)
+                rows.append(_row(name, task, box, bar, frame.size, nbytes, t))
+            return {"image_id": task["image_id"], "rows": rows}
+        img, full = load_upright(path, boxes, options)
+        with img:
+            out, box, bar = cut(img, boxes, options, scale=full[0] / img.width, full_size=full)
+        name = task["image_id"] + options.extension
+        nbytes = _save(out, out_dir / name, options)
+        return {"image_id": task["image_id"], "rows": [_row(name, task, box, bar, full, nbytes, None)]}
+    except BadInput as exc:
+        return {"image_id": task["image_id"], "error": str(exc)}
+    except DataError as exc:
+        return {"image_id": task["image_id"], "error": str(exc)}
+    except (OSError, ValueError, MemoryError) as exc:
+        return {"image_id": task["image_id"], "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _worker_init() -> None:
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------------------------
+def read_manifest(path: str | os.PathLike) -> list[dict]:
+    """The rows of a crops manifest (all values as strings); [] when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write_manifest(path: Path, rows_by_id: dict[str, list[dict]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for image_id in sorted(rows_by_id):
+        for row in sorted(rows_by_id[image_id], key=lambda r: float(r.get("frame_time") or 0)):
+            writer.writerow(row)
+    write_text(path, buf.getvalue())
+
+
+def _fingerprint(path: Path, st: os.stat_result, options: CropOptions, boxes: list[Box]) -> str:
+    payload = [str(path.resolve()), st.st_size, st.st_mtime_ns, options.output_key()]
+    if options.mode == "bbox":
+        payload.append([[b.x, b.y, b.w, b.h, b.score] for b in boxes])
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _rows_intact(out_dir: Path, rows: list[dict]) -> bool:
+    for row in rows:
+        try:
+            if (out_dir / row["crop_file"]).stat().st_size != int(row["output_bytes"]):
+                return False
+        except (OSError, ValueError, KeyError):
+            return False
+    return bool(rows)
+
+
+def _clean_temp(out_dir: Path) -> None:
+    """Remove temp files a killed run left behind (never finished crops)."""
+    for dirpath, _, filenames in os.walk(out_dir):
+        for name in filenames:
+            if _TEMP_RE.match(name):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                except OSError:
+                    pass
+
+
+# --------------------------------------------------------------------------------------------
+# The batch
+# --------------------------------------------------------------------------------------------
+def _worker_count(options: CropOptions, n_tasks: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(options.workers or cores, n_tasks))
+
+
+def _results(tasks: list[dict], workers: int):
+    """Yield run_task results, in-process for one worker, else from a spawned process pool."""
+    if workers <= 1:
+        for task in tasks:
+            yield run_task(task)
+        return
+    # spawn, not fork: callers (Gradio, ComfyUI, torch) may hold threads that fork would copy.
+    ctx = multiprocessing.get_context("spawn")
+    chunk = max(1, min(8, len(tasks) // (workers * 8)))
+    pool = ctx.Pool(workers, initializer=_worker_init)
+    try:
+        yield from pool.imap_unordered(run_task, tasks, chunksize=chunk)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Optional[CropOptions] = None,
+               progress=None) -> BatchReport:
+    """Crop every record (an iterable of ImageRecord, a Dataset/Subset, a folder or a CCT JSON path).
+
+    Writes ``<out_dir>/<image_id>.<ext>`` per photo, ``<image_id>_<t>s.<ext>`` per video frame and
+    ``crops_manifest.csv`` (see the module docstring).  Bad inputs are skipped with the reason;
+    up-to-date crops are counted in ``up_to_date``.  ``progress(done, total, message, preview)``
+    is called as sources finish; raising Cancelled from it stops the batch (the manifest keeps
+    what was done).  Example::
+
+        report = crop_batch(subset, "crops", CropOptions(size=512, mode="bbox"))
+    """
+    options = options or CropOptions()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = _as_records(records_or_folder, out_dir)
+    report = BatchReport("crop")
+    manifest_path = out_dir / MANIFEST
+    report.outputs = {"crops": out_dir, "manifest": manifest_path}
+    cb = ensure(progress)
+    _clean_temp(out_dir)
+
+    rows_by_id: dict[str, list[dict]] = {}
+    for row in read_manifest(manifest_path):
+        rows_by_id.setdefault(row.get("image_id", ""), []).append(row)
+
+    tasks, seen = [], set()
+    opts = {k: v for k, v in vars(options).items()}
+    total = len(records)
+    for rec in records:
+        item = rec.file_name or rec.image_id
+        try:
+            safe_relative(str(rec.image_id) + options.extension, "image id")
+        except TrailcamError as exc:
+            report.skip(item, str(exc))
+            continue
+        if rec.image_id in seen:
+            report.skip(item, f"duplicate image id {rec.image_id!r} (another source has the same id)")
+            continue
+        seen.add(rec.image_id)
+        path = Path(rec.path)
+        try:
+            st = path.stat()
+        except OSError:
+            report.skip(item, f"missing file {path}")
+            continue
+        if is_within(path, out_dir):
+            report.skip(item, "source lies inside the output folder")
+            continue
+        fp = _fingerprint(path, st, options, rec.boxes)
+        old = rows_by_id.get(rec.image_id, [])
+        if not options.force and old and all(r.get("fingerprint") == fp for r in old) and _rows_intact(out_dir, old):
+            report.up_to_date += 1
+            continue
+        tasks.append({"image_id": rec.image_id, "path": str(path), "source_file": rec.file_name or str(path),
+                      "boxes": [(b.x, b.y, b.w, b.h, b.category, b.score) for b in rec.boxes],
+                      "video": path.suffix.lower() in VIDEO_EXTENSIONS, "options": opts, "out_dir": str(out_dir),
+                      "label": rec.label, "location": rec.location, "fingerprint": fp})
+    done = total - len(tasks)
+    cb(done, total, f"{report.up_to_date} up to date" if report.up_to_date else "")
+
+    last_save = time.monotonic()
+    finished = False
+    try:
+        for result in _results(tasks, _worker_count(options, len(tasks))):
+            done += 1
+            image_id = result["image_id"]
+            if "error" in result:
+                report.skip(next(t["source_file"] for t in tasks if t["image_id"] == image_id), result["error"])
+                cb(done, total, f"skipped {image_id}")
+                continue
+            new_rows = result["rows"]
+            new_files = {r["crop_file"] for r in new_rows}
+            for old in rows_by_id.get(image_id, []):          # outputs of an older run that changed
+                stale = old.get("crop_file", "")
+                if stale and stale not in new_files:
+                    try:
+                        target = out_dir / safe_relative(stale, "crop file")
+                        target.unlink(missing_ok=True)
+                    except (TrailcamError, OSError):
+                        pass
+            rows_by_id[image_id] = new_rows
+            report.processed += 1
+            preview = None
+            if time.monotonic() - last_save > _CHECKPOINT_S:
+                _write_manifest(manifest_path, rows_by_id)
+                last_save = time.monotonic()
+                preview = _lazy_preview(out_dir, new_rows)
+            cb(done, total, image_id, preview)
+        finished = True
+    finally:
+        _write_manifest(manifest_path, rows_by_id)
+        if not finished:
+            _clean_temp(out_dir)
+    return report
+
+
+def _lazy_preview(out_dir: Path, rows: list[dict]):
+    try:
+        return Image.open(out_dir / rows[0]["crop_file"]) if rows else None
+    except Exception:
+        return None

@@ -1,0 +1,390 @@
+"""Curation state of one project folder: favourites, rejects, tags and hand edits.
+
+One JSON file per project, ``<project>/trailcam_state.json``::
+
+    {"format": "trailcam-curation", "version": 1,
+     "images": {"<image_id>": {"file": "crops/a1.jpg",          # relative to the project folder
+                               "favorite": true, "reject": false,
+                               "tags": {"species": {"value": "coyote", "source": "label"},
+                                        "artifact": {"value": "glitch", "source": "hand"}}}}}
+
+Every save is atomic (temp file + rename) and first copies the previous, readable state to
+``trailcam_state.json.bak``. A state file that no longer parses is reported in
+``Project.warnings``, kept aside as ``trailcam_state.json.corrupt-<time>``, and the last good copy
+is loaded instead; if no good copy exists, opening fails with a DataError naming the file.
+
+Auto-tagging never replaces a tag whose source is ``hand`` unless asked (``overwrite_hand``);
+a tag a person removed is stored as value ``null`` with source ``hand`` so it stays removed.
+
+    project = Project.open("crops/")
+    project.set_favorite(["a1", "b2"])
+    project.set_tag("a1", "artifact", "glitch")          # a hand edit
+    project.save()
+    export_favorites(project, "training/", CaptionOptions(trigger="trlcm"), repeats=2)
+    more_like_this(["a1"], ids, vectors)                  # [(id, cosine), ...] best first
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .atomic import atomic_path, write_text
+from .captions import CaptionEntry, CaptionOptions, write_captions
+from .errors import DataError, TrailcamError
+from .options import option
+from .paths import is_within, safe_relative
+from .progress import ProgressCallback, ensure
+from .records import ImageRecord
+from .report import BatchReport
+from .tags import Tag
+
+STATE_NAME = "trailcam_state.json"
+BACKUP_SUFFIX = ".bak"
+FORMAT = "trailcam-curation"
+VERSION = 1
+
+
+class Project:
+    """Curation state of one project folder. Open with :meth:`open`, change, then :meth:`save`."""
+
+    def __init__(self, root: Path, images: dict[str, dict], warnings: Optional[list[str]] = None):
+        self.root = Path(root)
+        self.images = images
+        self.warnings = warnings or []
+
+    # ----------------------------------------------------------------------------- load / save
+    @property
+    def state_path(self) -> Path:
+        return self.root / STATE_NAME
+
+    @property
+    def backup_path(self) -> Path:
+        return self.root / (STATE_NAME + BACKUP_SUFFIX)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, create: bool = True) -> "Project":
+        """Load ``root``'s state (empty when there is none and ``create``); see the module doc for recovery."""
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            if not create:
+                raise TrailcamError(f"{root}: project folder not found")
+            root.mkdir(parents=True, exist_ok=True)
+        path = root / STATE_NAME
+        if not path.exists():
+            if not create:
+                raise TrailcamError(f"{path}: no curation state here (run `trailcam tag` first)")
+            return cls(root, {})
+        try:
+            return cls(root, _read_state(path))
+        except DataError as exc:
+            backup = root / (STATE_NAME + BACKUP_SUFFIX)
+            try:
+                images = _read_state(backup)
+            except (DataError, FileNotFoundError) as exc2:
+                reason = "no last good copy" if isinstance(exc2, FileNotFoundError) else f"last good copy: {exc2}"
+                raise DataError(f"{exc}; {reason}; fix or remove the file") from exc
+            kept = path.with_name(f"{STATE_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, kept)
+            project = cls(root, images)
+            project.warnings.append(f"{exc}; loaded the last good copy {backup.name} instead "
+                                    f"(the damaged file was kept as {kept.name})")
+            return project
+
+    def save(self) -> Path:
+        """Write the state atomically; the previous readable state becomes the ``.bak`` copy."""
+        path = self.state_path
+        if path.exists():
+            try:
+                _read_state(path)
+                with atomic_path(self.backup_path) as tmp:
+                    shutil.copyfile(path, tmp)
+            except DataError:
+                pass            # never replace the last good copy with a damaged file
+        doc = {"format": FORMAT, "version": VERSION, "images": self.images}
+        write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True))
+        return path
+
+    # ----------------------------------------------------------------------------- images
+    def add_record(self, record: ImageRecord) -> dict:
+        """Register an image (idempotent); its file is stored relative to the project if inside it."""
+        entry = self.images.setdefault(record.image_id, {"file": "", "favorite": False, "reject": False, "tags": {}})
+        path = Path(record.path)
+        if is_within(path, self.root):
+            entry["file"] = Path(os.path.realpath(path)).relative_to(os.path.realpath(self.root)).as_posix()
+        else:
+            entry["file"] = str(Path(path).resolve())
+        return entry
+
+    def entry(self, image_id: str) -> dict:
+        try:
+            return self.images[image_id]
+        except KeyError:
+            raise TrailcamError(f"image {image_id!r} is not in the project {self.root}") from None
+
+    def image_path(self, image_id: str) -> Path:
+        """Absolute path of an image of the project."""
+        f = self.entry(image_id)["file"]
+        if not f:
+            raise TrailcamError(f"image {image_id!r} has no file in {self.state_path}")
+        if Path(f).is_absolute():
+            return Path(f)
+        return self.root / safe_relative(f, what=f"file of image {image_id!r}")
+
+    def ids(self) -> list[str]:
+        return list(self.images)
+
+    def favorites(self) -> list[str]:
+        return [i for i, e in self.images.items() if e.get("favorite")]
+
+    def rejects(self) -> list[str]:
+        return [i for i, e in self.images.items() if e.get("reject")]
+
+    def set_favorite(self, ids: Iterable[str], on: bool = True) -> None:
+        """Mark (or unmark) favourites; a favourite is never also a reject."""
+        for i in ids:
+            e = self.entry(i)
+            e["favorite"] = bool(on)
+            if on:
+                e["reject"] = False
+
+    def set_reject(self, ids: Iterable[str], on: bool = True) -> None:
+        for i in ids:
+            e = self.entry(i)
+            e["reject"] = bool(on)
+            if on:
+                e["favorite"] = False
+
+    # ----------------------------------------------------------------------------- tags
+    def tags(self, image_id: str) -> dict[str, Tag]:
+        """The image's tags (hand removals, value None, included)."""
+        return {k: Tag.from_dict(v) for k, v in self.entry(image_id).get("tags", {}).items()}
+
+    def visible_tags(self, image_id: str) -> dict[str, Tag]:
+        """The tags that count (removed ones left out)."""
+        return {k: t for k, t in self.tags(image_id).items() if t.value is not None}
+
+    def set_tag(self, image_id: str, key: str, value: Any) -> None:
+        """A hand edit: the value wins over auto-tagging from now on. ``value=None`` removes the tag."""
+        if not key or not str(key).replace("_", "").isalnum():
+            raise TrailcamError(f"tag key {key!r} must be a plain name (letters, digits, _)")
+        self.entry(image_id).setdefault("tags", {})[key] = Tag(value, "hand").to_dict()
+
+    def remove_tag(self, image_id: str, key: str) -> None:
+        """Remove a tag by hand (remembered, so re-tagging does not bring it back)."""
+        self.set_tag(image_id, key, None)
+
+    def revert_tag(self, image_id: str, key: str) -> None:
+        """Forget a hand edit; the next auto-tagging run fills the key again."""
+        self.entry(image_id).get("tags", {}).pop(key, None)
+
+    def set_auto_tags(self, image_id: str, tags: Mapping[str, Tag], overwrite_hand: bool = False) -> bool:
+        """Replace the automatic tags of an image, keeping hand edits; True when anything changed."""
+        entry = self.entry(image_id)
+        old = entry.get("tags", {})
+        new = {k: t.to_dict() for k, t in tags.items()}
+        merged = {k: v for k, v in old.items() if v.get("source") == "hand" and (not overwrite_hand or k not in new)}
+        for k, v in new.items():
+            if k not in merged:
+                merged[k] = v
+        changed = merged != old
+        entry["tags"] = merged
+        return changed
+
+    def caption_entries(self, include: str = "not-rejected") -> list[CaptionEntry]:
+        """Images to caption: ``not-rejected`` (default), ``favorites`` or ``all``."""
+        if include not in ("not-rejected", "favorites", "all"):
+            raise TrailcamError(f"unknown include {include!r}; use not-rejected, favorites or all")
+        out = []
+        for i, e in self.images.items():
+            if include == "favorites" and not e.get("favorite"):
+                continue
+            if include == "not-rejected" and e.get("reject"):
+                continue
+            out.append(CaptionEntry(i, self.image_path(i), self.visible_tags(i)))
+        return out
+
+
+def _read_state(path: Path) -> dict[str, dict]:
+    """Parse and validate a state file -> images dict; DataError naming the file when damaged."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read curation state ({exc})") from exc
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: curation state is corrupt ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("images"), dict):
+        raise DataError(f"{path}: not a trailcam curation state (expected format {FORMAT!r} with an 'images' object)")
+    if int(doc.get("version", 0)) > VERSION:
+        raise DataError(f"{path}: curation state version {doc.get('version')} is newer than this trailcam "
+                        f"understands ({VERSION})")
+    for image_id, e in doc["images"].items():
+        if not isinstance(e, dict) or not isinstance(e.get("tags", {}), dict):
+            raise DataError(f"{path}: image {image_id!r} is malformed")
+        for key, t in e.get("tags", {}).items():
+            if not isinstance(t, dict) or "source" not in t:
+                raise DataError(f"{path}: tag {key!r} of image {image_id!r} is malformed")
+        e.setdefault("favorite", False)
+        e.setdefault("reject", False)
+        e.setdefault("tags", {})
+        e.setdefault("file", "")
+    return doc["images"]
+
+
+def caption_project(project_dir: str | os.PathLike, options: Optional[CaptionOptions] = None,
+                    progress: Optional[ProgressCallback] = None) -> BatchReport:
+    """Write caption sidecars, metadata.jsonl and tag_frequency.json for a tagged project folder.
+
+    Example: ``caption_project("crops/", CaptionOptions(trigger="trlcm", dropout=0.1))``.
+    """
+    options = options or CaptionOptions()
+    project = Project.open(project_dir, create=False)
+    report = write_captions(project.caption_entries(options.include), project.root, options, progress)
+    for warning in project.warnings:
+        report.skip("curation state", warning)
+    return report
+
+
+# ------------------------------------------------------------------------------ export
+
+@dataclass
+class ExportOptions:
+    """Export favourites to a training folder (kohya layout with ``repeats``)."""
+
+    repeats: int = option(0, "kohya repeats: images go to <out>/<repeats>_<name>/ (0: straight into <out>)",
+                          min=0, max=1000)
+    name: str = option("trailcam", "Concept name of the kohya sub-folder (<repeats>_<name>)")
+    include: str = option("favorites", "Which images to export", choices=("favorites", "not-rejected", "all"))
+
+
+def export_favorites(project: Project, out_dir: str | os.PathLike, caption_options: Optional[CaptionOptions] = None,
+                     options: Optional[ExportOptions] = None, progress: Optional[ProgressCallback] = None) -> BatchReport:
+    """Copy the favourites (images + caption sidecars) into a folder ready for LoRA training.
+
+    Writes ``metadata.jsonl`` and ``tag_frequency.json`` there too. Re-running skips images already
+    copied unchanged (up to date). Missing or unreadable images are skipped and reported.
+    Example: ``export_favorites(Project.open("crops"), "train", CaptionOptions(trigger="trlcm"))``.
+    """
+    options = options or ExportOptions()
+    caption_options = caption_options or CaptionOptions()
+    progress = ensure(progress)
+    out = Path(out_dir).expanduser()
+    if is_within(out, project.root) or is_within(project.root, out):
+        raise TrailcamError(f"export folder {out} must lie outside the project folder {project.root} (and not "
+                            f"contain it): copies inside it would be tagged again as new images")
+    sub = out
+    if options.repeats:
+        name = options.name.strip() or "trailcam"
+        safe_relative(name, what="concept name")
+        if "/" in name or "\\" in name:
+            raise TrailcamError(f"concept name {name!r} must not contain a path separator")
+        sub = out / f"{options.repeats}_{name}"
+    sub.mkdir(parents=True, exist_ok=True)
+    entries = project.caption_entries(options.include)
+    report = BatchReport("export-favorites")
+    if not entries:
+        report.outputs["folder"] = sub
+        return report
+    copied: list[CaptionEntry] = []
+    used: set[str] = set()
+    total = len(entries)
+    progress(0, total, "copying")
+    for i, e in enumerate(entries, 1):
+        src = Path(e.path)
+        if "unreadable" in e.tags:
+            report.skip(e.image_id, f"unreadable image ({e.tags['unreadable'].value})")
+        elif not src.is_file():
+            report.skip(e.image_id, f"{src}: file not found")
+        else:
+            name = src.name if src.name.lower() not in used else f"{_safe_stem(e.image_id)}{src.suffix.lower()}"
+            used.add(name.lower())
+            dest = sub / name
+            if dest.is_file() and dest.stat().st_size == src.stat().st_size:
+                report.up_to_date += 1
+            else:
+                with atomic_path(dest) as tmp:
+                    shutil.copyfile(src, tmp)
+                report.processed += 1
+            copied.append(CaptionEntry(e.image_id, dest, e.tags))
+        progress(i, total, e.image_id)
+    cap = write_captions(copied, out, caption_options, folder_name=sub.name)
+    report.outputs.update({"folder": sub, "metadata": cap.outputs["metadata"],
+                           "tag_frequency": cap.outputs["tag_frequency"], "images": len(copied)})
+    return report
+
+
+def _safe_stem(image_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in image_id)[:120] or "image"
+
+
+# ------------------------------------------------------------------------------ more like this
+
+def more_like_this(selected: Sequence[str], ids: Sequence[str], vectors: np.ndarray,
+                   exclude: Iterable[str] = (), top: Optional[int] = None) -> list[tuple[str, float]]:
+    """Rank ``ids`` by cosine similarity to the mean of the selected images' embeddings.
+
+    The selected images themselves and ``exclude`` (e.g. rejects) are left out of the ranking.
+    Returns ``[(image_id, similarity), ...]`` best first. Example:
+    ``more_like_this(["a1", "b2"], emb.ids, emb.vectors, top=50)``.
+    """
+    ids = list(ids)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
+        raise TrailcamError(f"embeddings: {len(ids)} ids but vectors of shape {vectors.shape}")
+    index = {i: n for n, i in enumerate(ids)}
+    missing = [s for s in selected if s not in index]
+    if missing:
+        raise TrailcamError(f"no embedding for selected image(s): {', '.join(map(str, missing[:5]))}")
+    if not selected:
+        raise TrailcamError("select at least one image to find more like it")
+    norm = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    query = norm[[index[s] for s in selected]].mean(axis=0)
+    query /= np.linalg.norm(query) + 1e-12
+    sims = norm @ query
+    skip = set(selected) | set(exclude)
+    order = np.argsort(-sims, kind="stable")
+    ranked = [(ids[n], float(sims[n])) for n in order if ids[n] not in skip]
+    return ranked[:top] if top else ranked
+
+
+def project_embeddings(project: Project, embeddings: Optional[str | os.PathLike] = None, embed_options=None,
+                       cache_dir: Optional[str | os.PathLike] = None,
+                       progress: Optional[ProgressCallback] = None) -> tuple[list[str], np.ndarray]:
+    """Embeddings of the project's images: from a saved ``.npz`` (``trailcam embed``) or computed now.
+
+    Saved embeddings are matched by image id, then by file path. Computing goes through
+    ``embed.embed_images`` with its on-disk cache (default ``<project>/.trailcam-embed-cache``).
+    """
+    from .embed import EmbedOptions, Embeddings, embed_images
+
+    if embeddings is not None:
+        emb = Embeddings.load(embeddings)
+        by_file = {os.path.realpath(f): n for n, f in enumerate(emb.files)}
+        by_id = {i: n for n, i in enumerate(emb.ids)}
+        ids, rows = [], []
+        for image_id in project.ids():
+            n = by_id.get(image_id)
+            if n is None:
+                n = by_file.get(os.path.realpath(project.image_path(image_id)))
+            if n is not None:
+                ids.append(image_id)
+                rows.append(n)
+        if not ids:
+            raise TrailcamError(f"{embeddings}: none of its images belong to the project {project.root}")
+        return ids, emb.vectors[rows]
+    records = [ImageRecord(image_id=i, path=project.image_path(i), file_name=project.entry(i)["file"])
+               for i in project.ids() if "unreadable" not in project.entry(i).get("tags", {})]
+    emb = embed_images(records, embed_options or EmbedOptions(),
+                       cache_dir=cache_dir if cache_dir is not None else project.root / ".trailcam-embed-cache",
+                       progress=ensure(progress))
+    return list(emb.ids), emb.vectors

@@ -1,0 +1,347 @@
+"""Load camera-trap metadata into columnar tables: COCO Camera Traps JSON or a plain folder.
+
+COCO Camera Traps ("CCT", as LILA publishes Caltech Camera Traps) is one JSON object::
+
+    {"info": {...},
+     "images": [{"id": "5968c0f9-...", "file_name": "5968c0f9-....jpg", "width": 2048, "height": 1494,
+                 "location": "38", "date_captured": "2012-03-17 03:48:44", "seq_id": "6f0b...",
+                 "seq_num_frames": 3, "frame_num": 1, "rights_holder": "..."}, ...],
+     "annotations": [{"id": "...", "image_id": "5968c0f9-...", "category_id": 30,
+                      "bbox": [x, y, width, height]  # absolute pixels, optional}, ...],
+     "categories": [{"id": 30, "name": "empty"}, ...]}
+
+Boxes may come in a second file (``caltech_bboxes_*.json``) merged by image id.  Location may be
+an int or a string; the capture time is read from ``datetime`` or ``date_captured``; the empty
+class is found by name.  Tables are cached on disk keyed by the source files' content, so a second
+load of the same file takes a few tens of milliseconds.
+
+Example::
+
+    ds = load_dataset("caltech_images_20210113.json", bboxes="caltech_bboxes_20200316.json",
+                      image_root="cct_images")
+    ds.images.groupby("location").size()
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import cct
+from .atomic import atomic_path, write_json
+from .cct import ANNOTATION_COLUMNS, EMPTY, IMAGE_COLUMNS, STANDARD_IMAGE_FIELDS  # noqa: F401 (re-exported)
+from .errors import TrailcamError
+from .paths import confine
+from .records import Box, ImageRecord
+
+LOADER_VERSION = 4
+
+
+# ---------------------------------------------------------------------------------- the Dataset
+@dataclass
+class Dataset:
+    """Images and annotations of one source, as pandas tables (see the module doc for columns).
+
+    ``images``: one row per image (image_id, file_name relative to ``root``, width, height, location,
+    datetime, seq_id, frame_num, seq_num_frames, label, media).  ``annotations``: one row per
+    annotation (annotation_id, image_id, category_id, category, bbox_x/y/w/h in absolute pixels or
+    NaN, score).  ``categories``: id -> name.  ``skipped``: (item, reason) for files a folder scan
+    could not read.  ``warnings``: things that loaded but look wrong (unparseable dates ...).
+    """
+
+    images: pd.DataFrame
+    annotations: pd.DataFrame
+    categories: dict[int, str]
+    root: Path
+    source: Optional[Path] = None
+    bboxes_source: Optional[Path] = None
+    kind: str = "cct"                       # "cct" or "folder"
+    info: dict = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    from_cache: bool = False
+    _raw: Optional[dict] = field(default=None, repr=False)
+    _tables: Optional[tuple] = field(default=None, repr=False)      # Arrow tables for the cache writer
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def locations(self) -> list[str]:
+        """Sorted location names (numeric names in numeric order)."""
+        return sort_locations(self.images["location"].dropna().unique())
+
+    @property
+    def category_names(self) -> list[str]:
+        return list(dict.fromkeys(self.categories.values()))
+
+    def image_path(self, file_name: str) -> Path:
+        """Absolute path of ``file_name`` under ``root``; raises UnsafePathError if it would leave root."""
+        return confine(self.root, file_name, what="file_name")
+
+    def raw_images(self) -> dict[str, dict]:
+        """image_id -> the image record exactly as the source JSON has it (extra fields included).
+
+        Parsed on first use (the tables never need it); empty for folder datasets.
+        """
+        if self._raw is None:
+            self._raw = {}
+            if self.kind == "cct" and self.source is not None and self.source.is_file():
+                data = msgspec.json.decode(self.source.read_bytes())
+                self._raw = {str(im["id"]): im for im in data.get("images", [])}
+        return self._raw
+
+    def records(self, ids: Optional[Iterable[str]] = None) -> list[ImageRecord]:
+        """ImageRecords for ``ids`` (all images when None), in table order, with labels and boxes.
+
+        ``extra`` holds the source's non-standard image fields (e.g. ``synthetic``, ``rights_holder``),
+        plus ``media`` and ``seq_num_frames``.
+        """
+        return build_records(self, self.images if ids is None else
+                             self.images[self.images["image_id"].isin(list(ids))], self.annotations)
+
+
+def build_records(ds: Dataset, images: pd.DataFrame, annotations: pd.DataFrame) -> list[ImageRecord]:
+    """ImageRecords for the rows of ``images`` (used by Dataset and Subset)."""
+    ids = set(images["image_id"])
+    ann = annotations[annotations["image_id"].isin(ids)]
+    labels: dict[str, list[str]] = {}
+    boxes: dict[str, list[Box]] = {}
+    for iid, cat, x, y, w, h, score in zip(ann["image_id"], ann["category"], ann["bbox_x"], ann["bbox_y"],
+                                           ann["bbox_w"], ann["bbox_h"], ann["score"]):
+        lst = labels.setdefault(iid, [])
+        if cat not in lst:
+            lst.append(cat)
+        if not np.isnan(x):
+            boxes.setdefault(iid, []).append(Box(float(x), float(y), float(w), float(h), cat,
+                                                 None if np.isnan(score) else float(score)))
+    raw = ds.raw_images() if ds.kind == "cct" else {}
+    out = []
+    for row in images.itertuples(index=False):
+        extra = {k: v for k, v in raw.get(row.image_id, {}).items() if k not in STANDARD_IMAGE_FIELDS}
+        extra["media"] = row.media
+        if not pd.isna(row.seq_num_frames):
+            extra["seq_num_frames"] = int(row.seq_num_frames)
+        out.append(ImageRecord(
+            image_id=row.image_id, path=ds.root / row.file_name, file_name=row.file_name,
+            location=row.location, datetime=None if pd.isna(row.datetime) else row.datetime.to_pydatetime(),
+            labels=labels.get(row.image_id, []), boxes=boxes.get(row.image_id, []),
+            width=None if pd.isna(row.width) else int(row.width),
+            height=None if pd.isna(row.height) else int(row.height),
+            seq_id=row.seq_id, frame_num=None if pd.isna(row.frame_num) else int(row.frame_num), extra=extra))
+    return out
+
+
+def sort_locations(values: Iterable) -> list[str]:
+    """Sort location names naturally: "2" before "10", names after numbers."""
+    def key(v: str):
+        return (0, int(v), "") if str(v).isdigit() else (1, 0, str(v))
+    return sorted((str(v) for v in values), key=key)
+
+
+# ----------------------------------------------------------------------------------- loading
+def load_dataset(source: str | os.PathLike, bboxes: Optional[str | os.PathLike] = None,
+                 image_root: Optional[str | os.PathLike] = None,
+                 cache_dir: Optional[str | os.PathLike] = None, use_cache: bool = True,
+                 progress=None) -> Dataset:
+    """Load a CCT JSON file (optionally with a separate bbox file) or a plain folder of images/videos.
+
+    ``image_root``: the folder ``file_name`` is relative to (default: the JSON's folder, or the
+    folder itself).  ``cache_dir``: where the columnar cache lives (default
+    ``$TRAILCAM_HOME/cache/datasets``); ``use_cache=False`` skips it.
+    Raises DataError with the file, position or record for malformed input.
+    """
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise TrailcamError(f"{source}: no such file or folder")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if source.is_dir():
+        if bboxes is not None:
+            raise TrailcamError("a bbox file can only be merged into a CCT JSON, not into a folder")
+        from .folder import load_folder
+
+        return load_folder(source, image_root=image_root, cache_dir=cache if use_cache else None,
+                           progress=progress)
+    root = Path(image_root).expanduser() if image_root is not None else source.resolve().parent
+    bpath = Path(bboxes).expanduser() if bboxes is not None else None
+    if bpath is not None and not bpath.is_file():
+        raise TrailcamError(f"{bpath}: bbox file not found")
+    if use_cache:
+        key = _cached_key(cache, source, bpath)
+        if key is not None:
+            ds = _read_cache(cache, key, root)
+            if ds is not None:
+                ds.source, ds.bboxes_source = source, bpath
+                ds.root = _image_root(ds, image_root)
+                return ds
+    holder = [_read_bytes(source)]
+    hasher = _HashThread(holder[0], bpath)
+    hasher.start()
+    ds = _parse_cct(holder, source, root, bpath)
+    ds.source, ds.bboxes_source = source, bpath
+    ds.root = _image_root(ds, image_root)
+    hasher.join()
+    if use_cache and hasher.key:
+        _write_cache(cache, hasher.key, ds, source, bpath)
+    return ds
+
+
+def _image_root(ds: Dataset, image_root) -> Path:
+    """The folder file_names are relative to: the one given, else the one a subset JSON recorded
+    in ``info.image_root`` (if it exists), else the JSON's own folder."""
+    if image_root is not None:
+        return Path(image_root).expanduser()
+    recorded = (ds.info or {}).get("image_root") if isinstance(ds.info, dict) else None
+    if isinstance(recorded, str) and Path(recorded).is_dir():
+        return Path(recorded)
+    return ds.source.resolve().parent
+
+
+def default_cache_dir() -> Path:
+    from .sample import default_home
+
+    return default_home() / "cache" / "datasets"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise TrailcamError(f"{path}: is a folder, expected a JSON file") from None
+    except OSError as exc:
+        raise TrailcamError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _parse_cct(holder: list, path: Path, root: Path, bboxes: Optional[Path]) -> Dataset:
+    images, ann, categories, info, warnings = cct.parse(holder, path)
+    if bboxes is not None:
+        boxes, categories, dropped = cct.parse_bboxes(_read_bytes(bboxes), bboxes, categories,
+                                                      images["image_id"].combine_chunks())
+        if dropped:
+            warnings.append(f"{bboxes}: {dropped} box annotation(s) point at images not in {path}; ignored")
+        ann = merge_boxes(ann, boxes)
+    return make_dataset(images, ann, categories, root, kind="cct", info=info, warnings=warnings)
+
+
+def merge_boxes(ann: pa.Table, boxes: pa.Table) -> pa.Table:
+    """Boxed annotations replace the box-less ones of the same image and category; others stay."""
+    if boxes.num_rows == 0:
+        return ann
+    key = pc.binary_join_element_wise(ann["image_id"], pc.cast(ann["category_id"], pa.string()), "\x00")
+    bkey = pc.binary_join_element_wise(boxes["image_id"], pc.cast(boxes["category_id"], pa.string()), "\x00")
+    covered = pc.and_(pc.is_in(key, value_set=pc.unique(bkey)), pc.is_nan(ann["bbox_x"]))
+    return pa.concat_tables([ann.filter(pc.invert(covered)), boxes.cast(ann.schema)])
+
+
+def make_dataset(images: pa.Table, ann: pa.Table, categories: dict[int, str], root: Path, **kw) -> Dataset:
+    """Add the ``label`` and ``media`` columns and convert the Arrow tables to pandas."""
+    ids = images["image_id"].combine_chunks()
+    images = images.append_column("label", cct.primary_labels(ids, ann))
+    if "media" not in images.column_names:
+        images = images.append_column("media", pa.array(["image"] * images.num_rows, pa.string()))
+    images, ann = images.select(IMAGE_COLUMNS), ann.select(ANNOTATION_COLUMNS)
+    ds = Dataset(images=cct.to_pandas(images), annotations=cct.to_pandas(ann), categories=categories, root=root, **kw)
+    ds._tables = (images, ann)
+    return ds
+
+
+# ------------------------------------------------------------------------------------ the cache
+class _HashThread(threading.Thread):
+    """Hash the source bytes while the main thread parses them (hashlib releases the GIL)."""
+
+    def __init__(self, data: bytes, bboxes: Optional[Path]):
+        super().__init__(daemon=True)
+        self.data, self.bboxes, self.key = data, bboxes, ""
+
+    def run(self) -> None:
+        try:
+            h = hashlib.sha256(f"trailcam-dataset-v{LOADER_VERSION}\0{len(self.data)}\0".encode())
+            h.update(self.data)
+            self.data = b""
+            if self.bboxes is not None:
+                h.update(b"\0bboxes\0" + self.bboxes.read_bytes())
+            self.key = h.hexdigest()[:32]
+        except OSError:
+            self.key = ""
+
+
+def _stat_sig(*paths: Optional[Path]) -> list:
+    out = []
+    for p in paths:
+        if p is None:
+            out.append(None)
+            continue
+        st = p.stat()
+        out.append([os.path.realpath(p), st.st_size, st.st_mtime_ns, st.st_ino])
+    return out
+
+
+def _stat_file(cache: Path, source: Path, bboxes: Optional[Path]) -> Path:
+    name = hashlib.sha1(f"{os.path.realpath(source)}|{bboxes and os.path.realpath(bboxes)}".encode()).hexdigest()
+    return cache / "stat" / f"{name[:24]}.json"
+
+
+def _cached_key(cache: Path, source: Path, bboxes: Optional[Path]) -> Optional[str]:
+    """The content key recorded for these files, if they have not changed since (size, mtime, inode)."""
+    try:
+        rec = json.loads(_stat_file(cache, source, bboxes).read_text())
+        if rec.get("sig") == _stat_sig(source, bboxes) and rec.get("v") == LOADER_VERSION:
+            return rec["key"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
+
+
+def _read_table(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def _read_cache(cache: Path, key: str, root: Path) -> Optional[Dataset]:
+    """The cached Dataset (Arrow IPC files, memory-mapped), or None if absent or unreadable."""
+    folder = cache / key
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("v") != LOADER_VERSION:
+            return None
+        images = cct.to_pandas(_read_table(folder / "images.arrow"))
+        annotations = cct.to_pandas(_read_table(folder / "annotations.arrow"))
+        if list(images.columns) != IMAGE_COLUMNS or list(annotations.columns) != ANNOTATION_COLUMNS:
+            return None
+    except Exception:  # a missing or corrupt cache is rebuilt, never trusted
+        return None
+    return Dataset(images=images, annotations=annotations,
+                   categories={int(k): v for k, v in meta["categories"].items()}, root=root,
+                   kind=meta["kind"], info=meta.get("info") or {}, warnings=meta.get("warnings", []),
+                   skipped=[tuple(s) for s in meta.get("skipped", [])], from_cache=True)
+
+
+def _write_cache(cache: Path, key: str, ds: Dataset, *sources: Optional[Path]) -> None:
+    """Write tables, then meta.json (the commit marker), then the stat record; failures are ignored."""
+    folder = cache / key
+    tables = ds._tables or (pa.Table.from_pandas(ds.images, preserve_index=False),
+                            pa.Table.from_pandas(ds.annotations, preserve_index=False))
+    ds._tables = None
+    try:
+        for name, table in zip(("images", "annotations"), tables):
+            with atomic_path(folder / f"{name}.arrow") as tmp:
+                with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table)
+        write_json(folder / "meta.json", {"v": LOADER_VERSION, "kind": ds.kind, "info": ds.info,
+                                          "categories": {str(k): v for k, v in ds.categories.items()},
+                                          "warnings": ds.warnings, "skipped": ds.skipped}, indent=None)
+        if ds.kind == "cct" and sources:
+            write_json(_stat_file(cache, sources[0], sources[1] if len(sources) > 1 else None),
+                       {"v": LOADER_VERSION, "key": key, "sig": _stat_sig(*sources[:2])}, indent=None)
+    except (OSError, pa.ArrowException):
+        pass

@@ -1,0 +1,15 @@
+"""SDXL LoRA training: captioned images in, one kohya-layout .safetensors out.
+
+    from trailcam_core.lora import TrainOptions, train_lora
+    result = train_lora("favourites/", "sd_xl_base_1.0.safetensors", "runs/night", TrainOptions(rank=16))
+
+Modules: ``dataset`` (captions, buckets, augmentation), ``train`` (the loop), ``kohya`` (key
+names, peft -> kohya conversion, metadata, atomic save), ``checkpoint`` (resume), ``sampling``
+(sample images), ``options`` (TrainOptions and presets).
+"""
+from .kohya import kohya_state_dict, lora_names, read_metadata, save_lora
+from .options import PRESETS, TrainOptions
+from .train import LoraTrainer, TrainResult, train_lora
+
+__all__ = ["TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
+           "save_lora", "read_metadata"]
