@@ -48,8 +48,9 @@ class EmbedImages(io.ComfyNode):
             outputs=[EMBEDDINGS.Output(display_name="embeddings")])
 
     @classmethod
-    def validate_inputs(cls, model: str, pretrained: str) -> bool | str:
-        return path_error(lambda: local_weights(model, pretrained))
+    def validate_inputs(cls, model: str | None = None, pretrained: str | None = None) -> bool | str:
+        # None: the widget is linked from another node; it is checked again when the node runs
+        return path_error(lambda: local_weights(model or "", pretrained or ""))
 
     @classmethod
     def execute(cls, subset: SubsetData | None = None, images=None, **widgets) -> io.NodeOutput:

@@ -28,8 +28,8 @@ class MosaicLayout(io.ComfyNode):
             is_output_node=True)
 
     @classmethod
-    def validate_inputs(cls, folder: str) -> bool | str:
-        return path_error(lambda: output_path(folder, "folder"))
+    def validate_inputs(cls, folder: str | None = None) -> bool | str:
+        return path_error(lambda: folder is None or output_path(folder, "folder"))
 
     @classmethod
     def execute(cls, embeddings, folder: str, **widgets) -> io.NodeOutput:

@@ -22,8 +22,9 @@ def dataset_cache_dir() -> str:
     return os.path.join(folder_paths.models_dir, "trailcam", "dataset_cache")
 
 
-def _check(source: str, detections: str) -> None:
-    input_path(source, "source")
+def _check(source: str | None, detections: str | None) -> None:
+    if source is not None:              # None: linked from another node, checked when it runs
+        input_path(source, "source")
     if detections and detections != NO_DETECTIONS:
         input_path(detections, "detections")
 
@@ -48,7 +49,7 @@ class LoadTrailcamSubset(io.ComfyNode):
             outputs=[io.Image.Output(display_name="preview"), SUBSET.Output(display_name="subset")])
 
     @classmethod
-    def validate_inputs(cls, source: str, detections: str) -> bool | str:
+    def validate_inputs(cls, source: str | None = None, detections: str | None = None) -> bool | str:
         return path_error(lambda: _check(source, detections))
 
     @classmethod

@@ -112,9 +112,11 @@ class OptionForm:
 
     def __init__(self, cls: type, skip: Iterable[str] = (), overrides: Optional[dict] = None,
                  only: Optional[Sequence[str]] = None, main: Optional[Sequence[str]] = None,
-                 more_label: str = "More options"):
-        """``only``: just these options; ``main``: these shown, the others in a closed accordion."""
+                 more_label: str = "More options", prefix: str = ""):
+        """``only``: just these options; ``main``: these shown, the others in a closed accordion;
+        ``prefix``: put before each parameter name (two forms with a same-named option in one event)."""
         self.cls = cls
+        self.prefix = prefix
         overrides = overrides or {}
         skip = set(skip)
         infos = [i for i in core_options.describe(cls) if i.ui and i.name not in skip]
@@ -134,6 +136,7 @@ class OptionForm:
 
         def make(i):
             o = dict(overrides.get(i.name, {}))
+            o.setdefault("elem_id", f"{cls.__name__}-{i.name}")     # stable handles for browser tests and CSS
             if i.name in self.separators and "value" not in o:
                 o["value"] = self.separators[i.name].join(str(v) for v in (i.default or []))
             return control(i, **o)
@@ -142,13 +145,13 @@ class OptionForm:
         if rest:
             with gr.Accordion(more_label, open=False):
                 self.components += [make(i) for i in rest]
-        self.names = [i.name for i in self.infos]
+        self.names = [prefix + i.name for i in self.infos]
 
     def values(self, kwargs: dict) -> dict:
         """Pick this form's values out of an event's keyword values and convert them to option types."""
         out = {}
         for info in self.infos:
-            v = kwargs.get(info.name)
+            v = kwargs.get(self.prefix + info.name)
             if info.kind is list and isinstance(v, str):
                 sep = self.separators.get(info.name, ",")
                 v = [info.item_kind(s.strip()) for s in v.split(sep) if s.strip()]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from trailcam_core.errors import Cancelled
 from trailcam_core.lora import PRESETS, TrainOptions, train_lora
+from trailcam_core.lora.checkpoint import list_checkpoints
 
 from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, watch
 from .generate import demo_base, resolve_base
@@ -75,7 +76,7 @@ def build(ctx: AppContext) -> None:
             result = yield from _stream(watch(lambda: train_lora(src, base_path, out, opts, progress=progress),
                                               progress), lambda: snapshot(_running(progress)))
         except Cancelled:
-            ckpt = sorted((out / "checkpoints").glob("*")) if (out / "checkpoints").is_dir() else []
+            ckpt = list_checkpoints(out)
             where = f"; checkpoint `{ctx.rel(ckpt[-1])}`" if ckpt else ""
             yield snapshot(f"**Stopped** at step {progress.done} of {progress.total}{where}. "
                            "Set *Resume* to `latest` and train again to continue.")

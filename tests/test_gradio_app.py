@@ -17,7 +17,7 @@ EXPECTED_ENDPOINTS = {
     "/tags_run", "/tags_stop", "/tags_show", "/tags_edit", "/tags_star", "/tags_reject", "/tags_caption_preview",
     "/tags_export",
     "/mosaic_run", "/mosaic_stop", "/mosaic_pick",
-    "/train_run", "/train_stop", "/train_demo_set",
+    "/train_run", "/train_stop", "/train_preset",
     "/generate", "/generate_grid", "/generate_stop", "/generate_loras",
 }
 
@@ -52,7 +52,7 @@ def test_every_tab_is_built_and_every_endpoint_is_named():
     # no endpoint got a name Gradio made up from a function name
     for fn in s["demo"].fns.values():
         if fn.api_visibility == "public":
-            assert "/" + fn.api_name in EXPECTED_ENDPOINTS or fn.api_name in ("dataset_open_sample",), fn.api_name
+            assert "/" + fn.api_name in EXPECTED_ENDPOINTS, fn.api_name
 
 
 def test_core_errors_reach_the_user_as_a_readable_message():

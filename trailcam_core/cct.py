@@ -100,7 +100,12 @@ def decode(data: bytes, path: Path, schema):
     except msgspec.DecodeError as exc:
         msg = str(exc)
         m = re.search(r"byte (\d+)", msg)
-        pos = position(data, int(m.group(1))) if m else "unknown position"
+        if m:
+            pos = position(data, int(m.group(1)))
+        elif "truncated" in msg:
+            pos = position(data, len(data.rstrip())) + " (the file ends too early)"
+        else:
+            pos = "unknown position"
         raise DataError(f"{path}: malformed JSON at {pos}: {msg.split(' (byte')[0]}") from None
 
 

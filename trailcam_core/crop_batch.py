@@ -24,6 +24,7 @@ renamed, so a killed batch leaves no half-written crop (stray temp files are rem
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -31,8 +32,11 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -291,6 +295,28 @@ def _worker_count(options: CropOptions, n_tasks: int) -> int:
     return max(1, min(options.workers or cores, n_tasks))
 
 
+@contextlib.contextmanager
+def _no_main_reimport():
+    """Keep spawned workers from re-running the caller's main script (ComfyUI's main.py, a
+    notebook, ``python -``): the worker code lives in this importable module and needs none of it."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
+def run_tasks(tasks: list[dict]) -> list[dict]:
+    """Worker entry point: a small chunk of sources."""
+    return [run_task(t) for t in tasks]
+
+
 def _results(tasks: list[dict], workers: int):
     """Yield run_task results, in-process for one worker, else from a spawned process pool."""
     if workers <= 1:
@@ -298,15 +324,19 @@ def _results(tasks: list[dict], workers: int):
             yield run_task(task)
         return
     # spawn, not fork: callers (Gradio, ComfyUI, torch) may hold threads that fork would copy.
-    ctx = multiprocessing.get_context("spawn")
     chunk = max(1, min(8, len(tasks) // (workers * 8)))
-    pool = ctx.Pool(workers, initializer=_worker_init)
+    with _no_main_reimport():
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
+        futures = [pool.submit(run_tasks, tasks[i:i + chunk]) for i in range(0, len(tasks), chunk)]
     try:
-        yield from pool.imap_unordered(run_task, tasks, chunksize=chunk)
-        pool.close()
+        for fut in as_completed(futures):
+            try:
+                yield from fut.result()
+            except BrokenProcessPool:
+                raise TrailcamError("a crop worker process died (out of memory?); rerun to finish the rest") from None
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Optional[CropOptions] = None,

@@ -174,16 +174,16 @@ class Detections:
                 score[rows] = conf[first]
                 n_above = np.bincount(img, minlength=n)
         out = pd.DataFrame({
-            "file": images["file"].to_numpy(),
-            "stored_as": images["stored_as"].to_numpy(),
-            "label": label,
+            "file": images["file"].astype(object),
+            "stored_as": images["stored_as"].astype(object),
+            "label": pd.Series(label, dtype=object),
             "score": score,
-            "detector_label": detector_label,
+            "detector_label": pd.Series(detector_label, dtype=object),
             "n_above": n_above,
             "max_conf": images["max_conf"].to_numpy(),
-            "location": location_from_paths(images["file"]),
-            "width": images["width"].to_numpy(),
-            "height": images["height"].to_numpy(),
+            "location": pd.Series(location_from_paths(images["file"]), dtype=object),
+            "width": images["width"],
+            "height": images["height"],
         })
         if "conf_bin" in images:
             out["conf_bin"] = images["conf_bin"].to_numpy()
@@ -198,12 +198,12 @@ class Detections:
         sub = det[keep]
         files = self.images["file"].to_numpy()[sub["image"].to_numpy()]
         return pd.DataFrame({
-            "file": files,
-            "category": self.detection_labels(classification_threshold).to_numpy()[keep],
-            "detector_category": sub["category"].astype(object).to_numpy(),
+            "file": pd.Series(files, dtype=object),
+            "category": pd.Series(self.detection_labels(classification_threshold).to_numpy()[keep], dtype=object),
+            "detector_category": pd.Series(sub["category"].astype(object).to_numpy(), dtype=object),
             "conf": sub["conf"].to_numpy(dtype=float),
             "x": sub["x"].to_numpy(), "y": sub["y"].to_numpy(), "w": sub["w"].to_numpy(), "h": sub["h"].to_numpy(),
-            "location": location_from_paths(pd.Series(files)),
+            "location": pd.Series(location_from_paths(files), dtype=object),
         })
 
     def summary(self) -> str:
@@ -212,14 +212,10 @@ class Detections:
                 f"{len(self.skipped)} records skipped ({self.format} {self.format_version})")
 
 
-def location_from_paths(files: pd.Series) -> np.ndarray:
+def location_from_paths(files) -> np.ndarray:
     """The first folder of each relative path (camera/site folders), "(root)" for top-level files."""
-    values = files.astype(str).to_numpy() if len(files) else np.array([], dtype=object)
-    out = np.empty(len(values), dtype=object)
-    for i, f in enumerate(values):
-        cut = f.find("/")
-        out[i] = f[:cut] if cut > 0 else "(root)"
-    return out
+    parts = [str(f).partition("/") for f in files]
+    return np.array([head if sep else "(root)" for head, sep, _ in parts], dtype=object)
 
 
 def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:

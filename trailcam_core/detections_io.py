@@ -29,7 +29,10 @@ from __future__ import annotations
 import datetime as _dt
 import gc
 import os
+import re
 from contextlib import contextmanager
+from itertools import chain, repeat
+from operator import attrgetter, is_, is_not, itemgetter
 from pathlib import Path, PureWindowsPath
 from typing import Any, Optional
 
@@ -85,17 +88,44 @@ class _Image(msgspec.Struct, gc=False):
     date_captured: Any = None
 
 
+class _StrictDet(msgspec.Struct, gc=False):
+    """A detection exactly as the format says (the fast path; any deviation uses _Det)."""
+    category: str
+    conf: float
+    bbox: tuple[float, float, float, float]
+    classifications: Optional[list[tuple[str, float]]] = None
+    prev_category: Optional[str] = None
+    prev_conf: Optional[float] = None
+
+
+class _StrictImage(msgspec.Struct, gc=False):
+    file: str
+    detections: Optional[list[_StrictDet]] = None
+    failure: Optional[str] = None
+
+
 class _Top(msgspec.Struct):
     info: Any = None
     detection_categories: Any = None
     classification_categories: Any = None
-    images: Optional[list[_Image]] = None
+    images: Optional[list[msgspec.Raw]] = None   # decoded a chunk at a time (see _image_chunks)
     annotations: Any = None
     categories: Any = None
     predictions: Any = None
 
 
+class _FileOnly(msgspec.Struct, gc=False):
+    file: Any = None
+    file_name: Any = None
+
+
 _TOP = msgspec.json.Decoder(_Top)
+_IMAGE = msgspec.json.Decoder(_Image)
+_IMAGES = msgspec.json.Decoder(list[_Image])
+_STRICT_IMAGES = msgspec.json.Decoder(list[_StrictImage])
+_FILE_ONLY = msgspec.json.Decoder(_FileOnly)
+#: images decoded and checked per chunk, so only one chunk of Python objects is alive at a time
+CHUNK = 20_000
 _DET_FIELDS = _Det.__struct_fields__
 _IMAGE_FIELDS = _Image.__struct_fields__
 
@@ -128,7 +158,7 @@ def _to_image(im: Any) -> Optional[_Image]:
 
 
 def load_results(path: Path) -> _Top:
-    """Decode a results file; records of the wrong shape are kept for the checks to report."""
+    """Decode the top level of a results file; ``images`` stay raw JSON until read chunk by chunk."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -136,18 +166,56 @@ def load_results(path: Path) -> _Top:
     with _no_gc():
         try:
             return _TOP.decode(raw)
-        except msgspec.ValidationError:
-            pass  # some record has an unexpected shape: decode generically, convert one by one
+        except msgspec.ValidationError as exc:
+            data = msgspec.json.decode(raw)
+            if not isinstance(data, dict):
+                raise DataError(f"{path}: a results file is a JSON object, found a {type(data).__name__}") from exc
+            raise DataError(f"{path}: field 'images' is not a list") from exc
         except msgspec.DecodeError as exc:
             raise DataError(f"{path} is not valid JSON: {exc}") from exc
-        data = msgspec.json.decode(raw)
-        del raw
-        if not isinstance(data, dict):
-            raise DataError(f"{path}: a results file is a JSON object, found a {type(data).__name__}")
-        images = data.get("images")
-        top = _Top(**{k: data.get(k) for k in _Top.__struct_fields__ if k != "images"})
-        top.images = [_to_image(im) for im in images] if type(images) is list else images
-        return top
+
+
+def _decode_one(raw: msgspec.Raw) -> Optional[_Image]:
+    try:
+        return _IMAGE.decode(raw)
+    except msgspec.ValidationError:  # not an object, or 'detections' holds a non-object
+        return _to_image(msgspec.json.decode(raw))
+
+
+def _image_chunks(images: list, size: int = CHUNK):
+    """Yield (offset, list of image records or None, strict) chunks, decoding raw entries one chunk per call.
+
+    ``strict`` is True when every record of the chunk has exactly the documented types, so the
+    checks that follow need only look at values (ranges, keys), not at types.
+    """
+    for start in range(0, len(images), size):
+        part = images[start:start + size]
+        strict = False
+        if part and isinstance(part[0], msgspec.Raw):
+            buf = b"[" + b",".join(part) + b"]"
+            try:
+                part, strict = _STRICT_IMAGES.decode(buf), True
+            except msgspec.ValidationError:
+                try:
+                    part = _IMAGES.decode(buf)
+                except msgspec.ValidationError:
+                    part = [_decode_one(r) for r in part]
+            del buf
+        yield start, part, strict
+
+
+def _all_files(images: list) -> list:
+    out = []
+    for r in images:
+        if isinstance(r, msgspec.Raw):
+            try:
+                fo = _FILE_ONLY.decode(r)
+                out.append(fo.file if fo.file is not None else fo.file_name)
+            except msgspec.ValidationError:
+                out.append(None)
+        else:
+            out.append(getattr(r, "file", None) if r is not None else None)
+    return out
 
 
 def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:
@@ -165,7 +233,7 @@ def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:
         elif top.annotations is not None and top.categories is not None:
             result = _read_coco(top, path, strip_prefix)
         elif top.images is not None and (top.detection_categories is not None or top.info is not None):
-            result = _read_megadetector(top, path, strip_prefix)
+            result = _read_megadetector(top, path, strip_prefix, progress=cb)
         else:
             raise DataError(f"{path} is not a detector results file: expected MegaDetector output ('images' and "
                             f"'detection_categories'), an AddaxAI COCO export ('images', 'annotations', "
@@ -196,13 +264,11 @@ class _PathCleaner:
     def __init__(self, strip_prefix: str, all_files) -> None:
         prefix = strip_prefix or ""
         if prefix == "auto":
-            prefix = _auto_prefix(all_files)
+            prefix = _auto_prefix(all_files() if callable(all_files) else all_files)
         prefix = prefix.replace("\\", "/")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         self.prefix = prefix
-        self._suggest: Optional[str] = None
-        self._files = all_files
 
     def __call__(self, name: Any, where: str) -> str:
         if not isinstance(name, str) or not name.strip():
@@ -211,20 +277,11 @@ class _PathCleaner:
         if self.prefix and (text.startswith(self.prefix) or text.lower().startswith(self.prefix.lower())):
             text = text[len(self.prefix):]
         if _is_absolute(text):
-            if self._suggest is None:
-                self._suggest = _auto_prefix(self._files) or "/"
+            folder = text[: text.rfind("/") + 1] or "/"
             raise UnsafePathError(f"image {name!r}: field 'file' is an absolute path; give strip_prefix "
-                                  f"(e.g. {self._suggest!r} or 'auto') to make it relative to the image folder")
-        try:
-            return str(safe_relative(text, what=f"image {name!r}: field 'file'"))
-        except UnsafePathError:
-            raise
-
-
-def _fast_ok(f: Any) -> bool:
-    """True when a path needs no cleaning (the common case, checked without allocations)."""
-    return (type(f) is str and f and f[0] != "/" and "\\" not in f and ".." not in f and ":" not in f
-            and "//" not in f and not f.startswith("./") and "/./" not in f and not f.endswith("/"))
+                                  f"(e.g. {folder!r}, or 'auto' for the folder common to all paths) to make it "
+                                  f"relative to the image folder")
+        return str(safe_relative(text, what=f"image {name!r}: field 'file'"))
 
 
 def _check_version(info: Any, path: Path) -> str:
@@ -261,7 +318,8 @@ def _category_map(raw: Any, field: str, path: Path, skipped: list, required: boo
 
 
 # ------------------------------------------------------------------------------ MegaDetector
-def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "megadetector") -> Detections:
+def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "megadetector",
+                       progress=None) -> Detections:
     info = top.info
     version = _check_version(info, path)
     skipped: list = []
@@ -270,60 +328,161 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
     images = top.images
     if not isinstance(images, list):
         raise DataError(f"{path}: field 'images' is missing or not a list")
+    names = sorted(set(dcats.values()))
+    code_of_name = {n: c for c, n in enumerate(names)}
+    code_of_key = {k: code_of_name[v] for k, v in dcats.items()}
 
-    # ---- pass 1: one entry per image (path rules, failures, duplicates)
     clean = None
     files: list = []
     stored: list = []
-    det_lists: list = []
+    order: list = []          # position of each kept image in the file (for messages)
     fail_files: list = []
     fail_reasons: list = []
-    seen: dict = {}
-    for i, im in enumerate(images):
-        if im is None:
-            skipped.append((f"images[{i}]", f"images[{i}] is not an object"))
-            continue
-        f = im.file
-        if _fast_ok(f):
-            key = f
+    parts: list = []
+    cb = ensure(progress)
+    for start, chunk, strict in _image_chunks(images):
+        if strict:
+            fs = list(map(_FILE, chunk))
         else:
-            if clean is None:
-                clean = _PathCleaner(strip_prefix, [x.file if x is not None else None for x in images])
-            try:
-                key = clean(f, f"images[{i}]")
-            except UnsafePathError as exc:
-                skipped.append((str(f) if isinstance(f, str) else f"images[{i}]", str(exc)))
+            fs = [im.file if im is not None else None for im in chunk]
+        keys = list(fs)
+        drop: set = set()
+        for k in _odd_paths(fs):
+            if chunk[k] is None:
+                skipped.append((f"images[{start + k}]", f"images[{start + k}] is not an object"))
+                drop.add(k)
                 continue
-        failure = im.failure
-        if failure is not None:
-            fail_files.append(key)
-            fail_reasons.append(str(failure))
-            skipped.append((key, f"image {key!r}: field 'failure' says the detector could not process it: "
-                                 f"{failure}"))
-            continue
-        dets = im.detections
-        if type(dets) is not list:
+            if clean is None:
+                clean = _PathCleaner(strip_prefix, lambda: _all_files(images))
+            try:
+                keys[k] = clean(fs[k], f"images[{start + k}]")
+            except UnsafePathError as exc:
+                f = fs[k]
+                skipped.append((f if isinstance(f, str) else f"images[{start + k}]", str(exc)))
+                drop.add(k)
+        failures = list(map(_FAILURE, chunk)) if strict else [im.failure if im is not None else None
+                                                                 for im in chunk]
+        for k in _not_none(failures):
+            if k in drop:
+                continue
+            fail_files.append(keys[k])
+            fail_reasons.append(str(failures[k]))
+            skipped.append((keys[k], f"image {keys[k]!r}: field 'failure' says the detector could not process it: "
+                                     f"{failures[k]}"))
+            drop.add(k)
+        det_lists = list(map(_DETECTIONS, chunk)) if strict else [im.detections if im is not None else None
+                                                                   for im in chunk]
+        nonlist = _none_at(det_lists) if strict else [k for k, d in enumerate(det_lists) if type(d) is not list]
+        for k in nonlist:
+            if k in drop:
+                continue
+            dets = det_lists[k]
             what = "is missing" if dets is None else f"is a {type(dets).__name__}, not a list"
-            skipped.append((key, f"image {key!r}: field 'detections' {what} (and no 'failure')"))
-            continue
-        first = seen.get(key)
-        if first is not None:
-            skipped.append((key, f"image {key!r}: duplicate 'file' (also images[{first}]); kept the first"))
-            continue
-        seen[key] = i
-        files.append(key)
-        stored.append(f if isinstance(f, str) else key)
-        det_lists.append(dets)
-    del seen
-
-    table = _flatten(det_lists, files, dcats, ccats, skipped)
-    del det_lists
-    n = len(files)
-    image_df = _image_frame(files, stored, n, table)
-    failures = pd.DataFrame({"file": fail_files, "failure": fail_reasons})
+            skipped.append((keys[k], f"image {keys[k]!r}: field 'detections' {what} (and no 'failure')"))
+            drop.add(k)
+        del chunk
+        if drop:
+            kept = [k for k in range(len(keys)) if k not in drop]
+            det_lists = [det_lists[k] for k in kept]
+            chunk_files = [keys[k] for k in kept]
+            chunk_stored = [fs[k] if type(fs[k]) is str else keys[k] for k in kept]
+            order.extend(start + k for k in kept)
+        else:
+            chunk_files, chunk_stored = keys, fs
+            order.extend(range(start, start + len(keys)))
+        part = _flatten(det_lists, chunk_files, code_of_key, ccats, dcats, skipped, strict)
+        part["image"] += len(files)
+        parts.append(part)
+        files.extend(chunk_files)
+        stored.extend(chunk_stored)
+        del det_lists, fs, keys
+        cb(min(start + CHUNK, len(images)), len(images), "checking records")
+    table = _detection_frame(parts, names)
+    del parts
+    files, stored, table = _drop_duplicates(files, stored, order, table, skipped)
+    image_df = _image_frame(files, stored, len(files), table)
+    failures = pd.DataFrame({"file": pd.Series(fail_files, dtype=object),
+                             "failure": pd.Series(fail_reasons, dtype=object)})
     return Detections(images=image_df, detections=table, failures=failures, skipped=skipped,
                       info=info if isinstance(info, dict) else {}, detection_categories=dict(dcats),
                       classification_categories=dict(ccats), format=fmt, format_version=version)
+
+
+_FILE = attrgetter("file")
+_FAILURE = attrgetter("failure")
+_DETECTIONS = attrgetter("detections")
+_FIELDS = attrgetter("category", "conf", "bbox")
+_CLASSIFICATIONS = attrgetter("classifications")
+_PREV = attrgetter("prev_category")
+#: paths that need the careful check (absolute, backslashes, '..', drive letters, './', '//', trailing '/')
+_ODD_PATH = re.compile(r"^[/\\]|\\|\.\.|:|//|\./|/$|^$", re.M)
+
+
+def _odd_paths(fs: list) -> list:
+    """Positions of paths that are not plainly relative POSIX paths (one regex over all of them)."""
+    try:
+        joined = "\n".join(fs)
+    except TypeError:  # a missing or non-text path
+        joined = None
+    if joined is None or joined.count("\n") != len(fs) - 1:
+        return [k for k, f in enumerate(fs) if not (type(f) is str and f and not _ODD_PATH.search(f))
+                or "\n" in f]
+    if not (joined[:1] in ("/", "\\", "") or joined[-1:] == "/" or "\\" in joined or ".." in joined
+            or ":" in joined or "//" in joined or "./" in joined or "\n/" in joined or "/\n" in joined
+            or "\n\n" in joined):
+        return []  # substring tests run at memchr speed; the regex only runs when one trips
+    starts = np.cumsum([0] + [len(f) + 1 for f in fs[:-1]])
+    hits = {int(np.searchsorted(starts, m.start(), side="right") - 1) for m in _ODD_PATH.finditer(joined)}
+    return sorted(hits)
+
+
+def _not_none(values: list) -> np.ndarray:
+    """Positions of entries that are not None (C-level pass)."""
+    return np.flatnonzero(np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values)))
+
+
+def _none_at(values: list) -> np.ndarray:
+    return np.flatnonzero(np.fromiter(map(is_, values, repeat(None)), dtype=bool, count=len(values)))
+
+
+def _drop_duplicates(files: list, stored: list, order: list, table: pd.DataFrame, skipped: list):
+    """Keep the first record of a file listed twice; its later records and their detections go."""
+    dup = pd.Series(files, dtype=object).duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return files, stored, table
+    first_at: dict = {}
+    for i, f in enumerate(files):
+        if dup[i]:
+            skipped.append((f, f"image {f!r}: duplicate 'file' (images[{order[i]}] repeats images[{first_at[f]}]); "
+                               f"kept the first"))
+        else:
+            first_at.setdefault(f, order[i])
+    keep = ~dup
+    new_index = np.cumsum(keep) - 1
+    img = table["image"].to_numpy()
+    table = table[keep[img]].reset_index(drop=True)
+    table["image"] = new_index[table["image"].to_numpy()]
+    files = [f for f, k in zip(files, keep) if k]
+    stored = [f for f, k in zip(stored, keep) if k]
+    return files, stored, table
+
+
+def _detection_frame(parts: list, names: list) -> pd.DataFrame:
+    def cat(key, dtype=None):
+        arrays = [p[key] for p in parts]
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype or float)
+
+    codes = cat("code", np.int64).astype(np.int64)
+    return pd.DataFrame({
+        "image": cat("image", np.int64).astype(np.int64),
+        "category": pd.Categorical.from_codes(codes, categories=names) if names else pd.Categorical([]),
+        "conf": cat("conf"),
+        "x": cat("x"), "y": cat("y"), "w": cat("w"), "h": cat("h"),
+        "classification": pd.Series(cat("classification", object), dtype=object),
+        "classification_conf": cat("classification_conf"),
+        "prev_category": pd.Series(cat("prev_category", object), dtype=object),
+        "prev_conf": cat("prev_conf"),
+    })
 
 
 def _image_frame(files, stored, n, table, width=None, height=None, when=None) -> pd.DataFrame:
@@ -334,13 +493,14 @@ def _image_frame(files, stored, n, table, width=None, height=None, when=None) ->
     if len(img):
         starts = np.flatnonzero(np.r_[True, img[1:] != img[:-1]])
         max_conf[img[starts]] = np.fmax.reduceat(conf, starts)
+    unknown = pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
     return pd.DataFrame({
-        "file": pd.array(files, dtype=object),
-        "stored_as": pd.array(stored, dtype=object),
-        "width": pd.array(width if width is not None else [pd.NA] * n, dtype="Int64"),
-        "height": pd.array(height if height is not None else [pd.NA] * n, dtype="Int64"),
-        "datetime": pd.to_datetime(pd.Series(when if when is not None else [None] * n, dtype=object),
-                                   errors="coerce"),
+        "file": pd.Series(files, dtype=object),
+        "stored_as": pd.Series(stored, dtype=object),
+        "width": pd.array(width, dtype="Int64") if width is not None else unknown,
+        "height": pd.array(height, dtype="Int64") if height is not None else unknown.copy(),
+        "datetime": (pd.to_datetime(pd.Series(when, dtype=object), errors="coerce") if when is not None
+                     else pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"))),
         "n_detections": n_det,
         "max_conf": max_conf,
     })
@@ -361,14 +521,16 @@ def _as_float_array(values: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_box_array(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """[x, y, w, h] lists -> (n, 4) float array, plus a mask of entries that are not four numbers."""
+    n = len(values)
     try:
-        arr = np.array(values, dtype=float)
-        if arr.ndim == 2 and arr.shape[1] == 4:
-            return arr, np.zeros(len(values), dtype=bool)
-    except (TypeError, ValueError):
+        if set(map(len, values)) <= {4} and set(map(type, chain.from_iterable(values))) <= {float, int}:
+            return (np.fromiter(chain.from_iterable(values), dtype=float, count=4 * n).reshape(n, 4),
+                    np.zeros(n, dtype=bool))
+    except TypeError:  # an entry without a length (None, a number)
         pass
-    arr = np.full((len(values), 4), np.nan)
-    bad = np.zeros(len(values), dtype=bool)
+    arr = np.full((n, 4), np.nan)
+    bad = np.zeros(n, dtype=bool)
     for i, v in enumerate(values):
         if type(v) is list and len(v) == 4 and all(type(c) in (int, float) for c in v):
             arr[i] = v
@@ -377,26 +539,31 @@ def _as_box_array(values: list) -> tuple[np.ndarray, np.ndarray]:
     return arr, bad
 
 
-def _flatten(det_lists: list, files: list, dcats: dict, ccats: dict, skipped: list) -> pd.DataFrame:
-    """Flatten per-image detection lists into validated columns (vectorised checks)."""
+def _flatten(det_lists: list, files: list, code_of_key: dict, ccats: dict, dcats: dict, skipped: list,
+             strict: bool = False) -> dict:
+    """Flatten one chunk's detection lists into validated column arrays (vectorised checks).
+
+    Returns a dict of equally long arrays holding only the valid detections; ``image`` is the
+    row in ``files``.  Every rejected detection adds an (image, reason) pair to ``skipped``.
+    ``strict`` chunks were decoded with the documented types, so only values are checked.
+    """
     counts = np.fromiter(map(len, det_lists), dtype=np.int64, count=len(det_lists))
-    flat = [d for ds in det_lists for d in ds]
+    flat = list(chain.from_iterable(det_lists))
     total = len(flat)
     img = np.repeat(np.arange(len(det_lists), dtype=np.int64), counts)
-    cats = [d.category for d in flat]
-    confs = [d.conf for d in flat]
-    boxes = [d.bbox for d in flat]
-
-    # category keys -> codes into a de-duplicated list of normalised names ("vehicle " == "vehicle")
-    names = sorted(set(dcats.values()))
-    code_of_name = {n: c for c, n in enumerate(names)}
-    code_of_key = {k: code_of_name[v] for k, v in dcats.items()}
+    cats, confs, boxes = zip(*map(_FIELDS, flat)) if total else ((), (), ())
     try:
-        codes = np.fromiter((code_of_key.get(c, -1) for c in cats), dtype=np.int64, count=total)
+        codes = np.fromiter(map(code_of_key.get, cats, repeat(-1)), dtype=np.int64, count=total)
     except TypeError:  # an unhashable category (a list): look each up defensively
         codes = np.array([code_of_key.get(c, -1) if isinstance(c, str) else -1 for c in cats], dtype=np.int64)
-    conf, conf_bad = _as_float_array(confs)
-    box, box_bad = _as_box_array(boxes)
+    if strict:
+        conf = np.fromiter(confs, dtype=float, count=total)
+        conf_bad = np.zeros(total, dtype=bool)
+        box = np.fromiter(chain.from_iterable(boxes), dtype=float, count=4 * total).reshape(total, 4)
+        box_bad = conf_bad
+    else:
+        conf, conf_bad = _as_float_array(confs)
+        box, box_bad = _as_box_array(boxes)
 
     bad_cat = codes < 0
     with np.errstate(invalid="ignore"):
@@ -406,82 +573,76 @@ def _flatten(det_lists: list, files: list, dcats: dict, ccats: dict, skipped: li
         bad_range = ~box_bad & ~bad_size & ((x < -BOX_TOLERANCE) | (y < -BOX_TOLERANCE) |
                                             (x + w > 1 + BOX_TOLERANCE) | (y + h > 1 + BOX_TOLERANCE))
     bad = bad_cat | bad_conf | box_bad | bad_size | bad_range
-    if bad.any():
-        starts = np.r_[0, np.cumsum(counts)[:-1]] if len(counts) else np.zeros(0, dtype=np.int64)
-        for j in np.flatnonzero(bad):
-            i = img[j]
-            where = f"image {files[i]!r}: detections[{j - starts[i]}]"
-            if cats[j] is NOT_OBJECT:
-                reason = f"{where} is not an object"
-            elif box_bad[j]:
-                reason = f"{where}.bbox {boxes[j]!r} is not four numbers [x_min, y_min, width, height]"
-            elif bad_cat[j]:
-                reason = f"{where}.category {cats[j]!r} is not a key of detection_categories"
-            elif bad_conf[j]:
-                reason = f"{where}.conf {confs[j]!r} is not a number in 0..1"
-            elif bad_size[j]:
-                reason = f"{where}.bbox {boxes[j]!r} has a negative or zero width/height"
-            else:
-                reason = f"{where}.bbox {boxes[j]!r} lies outside the image (normalised 0..1)"
-            skipped.append((files[i], reason))
+    starts = np.r_[0, np.cumsum(counts)[:-1]] if len(counts) else np.zeros(0, dtype=np.int64)
+    for j in np.flatnonzero(bad):
+        i = img[j]
+        where = f"image {files[i]!r}: detections[{j - starts[i]}]"
+        if cats[j] is NOT_OBJECT:
+            reason = f"{where} is not an object"
+        elif box_bad[j]:
+            reason = f"{where}.bbox {boxes[j]!r} is not four numbers [x_min, y_min, width, height]"
+        elif bad_cat[j]:
+            reason = f"{where}.category {cats[j]!r} is not a key of detection_categories"
+        elif bad_conf[j]:
+            reason = f"{where}.conf {confs[j]!r} is not a number in 0..1"
+        elif bad_size[j]:
+            reason = f"{where}.bbox {boxes[j]!r} has a negative or zero width/height"
+        else:
+            reason = f"{where}.bbox {boxes[j]!r} lies outside the image (normalised 0..1)"
+        skipped.append((files[i], reason))
+    del cats, confs, boxes
     good = ~bad
     # clip rounding overshoot into the image
-    x0 = np.clip(x, 0.0, 1.0)
-    y0 = np.clip(y, 0.0, 1.0)
-    w0 = np.minimum(w, 1.0 - x0)
-    h0 = np.minimum(h, 1.0 - y0)
+    with np.errstate(invalid="ignore"):
+        x0 = np.clip(x, 0.0, 1.0)
+        y0 = np.clip(y, 0.0, 1.0)
+        w0 = np.minimum(w, 1.0 - x0)
+        h0 = np.minimum(h, 1.0 - y0)
 
-    # classifications: only the detections that have them (a minority), looked at one by one
+    # classifications and AddaxAI's prev_category (a minority of detections)
     cls_name = np.full(total, None, dtype=object)
     cls_conf = np.full(total, np.nan)
     prev_name = np.full(total, None, dtype=object)
     prev_conf = np.full(total, np.nan)
-    with_cls = [j for j, d in enumerate(flat) if d.classifications is not None or d.prev_category is not None]
-    starts = None
-    for j in with_cls:
-        if not good[j]:
-            continue
-        d = flat[j]
-        pc = d.prev_category
-        if pc is not None:
-            prev_name[j] = MD_CATEGORIES.get(str(pc)) or dcats.get(str(pc)) or normalise_name(pc)
-            pcv = d.prev_conf
-            if type(pcv) in (int, float) and 0 <= pcv <= 1:
-                prev_conf[j] = pcv
-        cl = d.classifications
-        if not cl:
-            continue
-        try:
-            top_key, top_score = max(cl, key=lambda pair: pair[1])[:2]
-            ok_score = type(top_score) in (int, float) and 0 <= top_score <= 1
-            name = ccats.get(str(top_key)) if ok_score else None
-        except (TypeError, ValueError, IndexError):
-            top_key, top_score, ok_score, name = cl, None, False, None
-        if name is None:
-            if starts is None:
-                starts = np.r_[0, np.cumsum(counts)[:-1]]
+    with_prev = _not_none(list(map(_PREV, flat))) if total else []
+    if len(with_prev):
+        md = {**dcats, **MD_CATEGORIES}
+        pcs = [flat[j].prev_category for j in with_prev]
+        prev_name[with_prev] = [md.get(pc) or normalise_name(pc) if type(pc) is str else normalise_name(pc)
+                                for pc in pcs]
+        pv, pv_bad = _as_float_array([flat[j].prev_conf for j in with_prev])
+        with np.errstate(invalid="ignore"):
+            prev_conf[with_prev] = np.where(pv_bad | (pv < 0) | (pv > 1), np.nan, pv)
+    all_cls = list(map(_CLASSIFICATIONS, flat))
+    with_cls = np.flatnonzero(np.fromiter(map(bool, all_cls), dtype=bool, count=total) & good)
+    if len(with_cls):
+        lists = [all_cls[j] for j in with_cls]
+        try:  # the well-formed case, column by column
+            tops = [c[0] if len(c) < 2 or c[0][1] >= c[1][1] else max(c, key=itemgetter(1)) for c in lists]
+            if set(map(len, tops)) != {2}:
+                raise TypeError
+            names_ = [ccats.get(t[0]) for t in tops]
+            scores, s_bad = _as_float_array([t[1] for t in tops])
+        except (TypeError, IndexError, KeyError):
+            tops = [None] * len(lists)
+            names_ = [None] * len(lists)
+            scores, s_bad = np.full(len(lists), np.nan), np.ones(len(lists), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            s_bad = s_bad | (scores < 0) | (scores > 1)
+        for k, j in enumerate(with_cls):
+            if names_[k] is not None and not s_bad[k]:
+                cls_name[j] = names_[k]
+                cls_conf[j] = scores[k]
+                continue
             i = img[j]
-            what = (f"class {top_key!r} is not a key of classification_categories" if ok_score
-                    else f"{cl!r} is not a list of [class key, score in 0..1] pairs")
+            top = tops[k]
+            what = (f"class {top[0]!r} is not a key of classification_categories" if top is not None and not s_bad[k]
+                    else f"{lists[k]!r} is not a list of [class key, score in 0..1] pairs")
             skipped.append((files[i], f"image {files[i]!r}: detections[{j - starts[i]}].classifications {what}; "
                                       f"the detector class is used"))
-            continue
-        cls_name[j] = name
-        cls_conf[j] = float(top_score)
-
-    del flat
-    categories = pd.Categorical.from_codes(np.where(good, codes, 0)[good], categories=names) if names else \
-        pd.Categorical([], categories=[])
-    return pd.DataFrame({
-        "image": img[good],
-        "category": categories,
-        "conf": conf[good],
-        "x": x0[good], "y": y0[good], "w": w0[good], "h": h0[good],
-        "classification": pd.Series(cls_name[good], dtype=object),
-        "classification_conf": cls_conf[good],
-        "prev_category": pd.Series(prev_name[good], dtype=object),
-        "prev_conf": prev_conf[good],
-    })
+    return {"image": img[good], "code": codes[good], "conf": conf[good], "x": x0[good], "y": y0[good],
+            "w": w0[good], "h": h0[good], "classification": cls_name[good], "classification_conf": cls_conf[good],
+            "prev_category": prev_name[good], "prev_conf": prev_conf[good]}
 
 
 # ---------------------------------------------------------------------------------- AddaxAI COCO
@@ -500,6 +661,7 @@ def _read_coco(top: _Top, path: Path, strip_prefix: str) -> Detections:
     images, annotations = top.images, top.annotations
     if not isinstance(images, list) or not isinstance(annotations, list):
         raise DataError(f"{path}: fields 'images' and 'annotations' must be lists")
+    images = [im for _, chunk, _ in _image_chunks(images) for im in chunk]
     clean = _PathCleaner(strip_prefix, [im.file_name if im is not None else None for im in images])
     files, stored, width, height, when, conf_bins = [], [], [], [], [], []
     row_of_id: dict = {}

@@ -287,7 +287,7 @@ def embed_images(source: Source, options: Optional[EmbedOptions] = None, cache_d
     unique = []
     for rec in records:
         if rec.image_id in seen_ids:
-            skipped.append((str(rec.image_id), "duplicate image id"))
+            skipped.append((str(rec.file_name or rec.path), f"duplicate image id {rec.image_id!r}"))
             continue
         seen_ids.add(rec.image_id)
         unique.append(rec)

@@ -74,7 +74,7 @@ def _probe_video(path: Path) -> tuple[int, int, Optional[datetime]]:
         created = container.metadata.get("creation_time") or stream.metadata.get("creation_time")
         if created:
             try:
-                t = pd.Timestamp(created)
+                t = pd.Timestamp(created).floor("s")
                 when = (t.tz_convert(None) if t.tzinfo is not None else t).to_pydatetime()
             except (ValueError, TypeError):
                 when = None
@@ -116,7 +116,7 @@ def load_folder(source: Path, image_root=None, cache_dir: Optional[Path] = None,
         try:
             w, h, when = (_probe_video if video else _probe_image)(path)
             if when is None:
-                when = datetime.fromtimestamp(path.stat().st_mtime)
+                when = datetime.fromtimestamp(int(path.stat().st_mtime))  # whole seconds, as cameras write
         except Exception as exc:  # unreadable or not really an image: skip and report
             skipped.append((rel, f"cannot read {'video' if video else 'image'}: {exc}"))
             report(k + 1, len(files), rel)

@@ -427,7 +427,7 @@ def write_full_scale_json(path: str | os.PathLike, n_images: int = 243_100, n_lo
                        "rights_holder": "Justin Brown"})
         cid = 30 if seq_empty[s] else names[seq_cls[s]][0]
         annotations.append({"id": ann_ids[i], "image_id": ids[i], "category_id": cid})
-        if i % 997 == 0 and not seq_empty[s]:
+        if i % 97 == 0 and not seq_empty[s]:
             annotations.append({"id": ann_ids[i] + "-b", "image_id": ids[i], "category_id": 10})
     images[12345 % n_images]["date_captured"] = "2012-02-31 25:00:00"
     data = {"info": {"description": "SYNTHETIC full-scale Caltech-Camera-Traps-shaped metadata (no images), "

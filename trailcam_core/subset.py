@@ -126,6 +126,16 @@ def _in_hours(hour: pd.Series, start: int, end: int) -> pd.Series:
     return (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
 
 
+def isin(series: pd.Series, values) -> np.ndarray:
+    """Fast membership test for (Arrow-backed) string columns: a boolean numpy array."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(series) if not isinstance(series, (pa.Array, pa.ChunkedArray)) else series
+    value_set = pa.array(list(values) if not isinstance(values, (pa.Array, pd.Series)) else values, pa.string())
+    return pc.fill_null(pc.is_in(arr, value_set=value_set), False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _check_names(asked: list[str], valid: list[str], what: str, plural: str) -> list[str]:
     valid_set = {v.lower(): v for v in valid}
     out, unknown = [], []
@@ -158,23 +168,22 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
 
     if o.locations:
         locs = _check_names([str(x) for x in o.locations], dataset.locations, "location", "locations")
-        step(f"locations={','.join(locs)}", images["location"].isin(locs).to_numpy())
-    cat_names = list(dict.fromkeys(list(dataset.categories.values()) + list(ann["category"].dropna().unique())))
+        step(f"locations={','.join(locs)}", isin(images["location"], locs))
+    cat_names = list(dict.fromkeys(dataset.categories.values()))
     if o.categories or o.exclude_categories:
         per_image = ann[["image_id", "category"]]
         if o.categories:
             cats = _check_names(o.categories, cat_names, "category", "categories")
-            ids = per_image.loc[per_image["category"].isin(cats), "image_id"].unique()
-            step(f"categories={','.join(cats)}", images["image_id"].isin(ids).to_numpy())
+            ids = per_image.loc[isin(per_image["category"], cats), "image_id"]
+            step(f"categories={','.join(cats)}", isin(images["image_id"], ids))
         if o.exclude_categories:
             cats = _check_names(o.exclude_categories, cat_names, "category", "categories")
-            ids = per_image.loc[per_image["category"].isin(cats), "image_id"].unique()
-            step(f"exclude_categories={','.join(cats)}", ~images["image_id"].isin(ids).to_numpy())
-    is_empty = (images["label"] == EMPTY).fillna(False).to_numpy(dtype=bool)
+            ids = per_image.loc[isin(per_image["category"], cats), "image_id"]
+            step(f"exclude_categories={','.join(cats)}", ~isin(images["image_id"], ids))
     if o.empty == "exclude":
-        step("empty=exclude", ~is_empty)
+        step("empty=exclude", ~isin(images["label"], [EMPTY]))
     elif o.empty == "only":
-        step("empty=only", is_empty)
+        step("empty=only", isin(images["label"], [EMPTY]))
     elif o.empty != "include":
         raise TrailcamError(f"empty={o.empty!r}: use include, exclude or only")
     if o.unlabelled == "exclude":
@@ -188,7 +197,7 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
             end = _parse_day(o.date_to, "date_to") + pd.Timedelta(days=1)
             mask &= (when < end).fillna(False).to_numpy(dtype=bool)
         step(f"date range {o.date_from or '...'} to {o.date_to or '...'}", mask)
-    hour = when.dt.hour
+    hour = when.dt.hour if (o.hours or o.time_of_day != "any") else None
     if o.hours:
         a, b = parse_hours(o.hours)
         step(f"hours={o.hours}", _in_hours(hour, a, b).fillna(False).to_numpy(dtype=bool))
@@ -198,7 +207,7 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
         day = _in_hours(hour, o.day_start, o.day_end)
         mask = day if o.time_of_day == "day" else ~day
         step(f"time_of_day={o.time_of_day}", (mask & hour.notna()).fillna(False).to_numpy(dtype=bool))
-    chosen = images[keep]
+    chosen = images[keep] if not keep.all() else images
     rng = np.random.default_rng(o.seed)
     if o.sequence != "all":
         if o.sequence not in SEQUENCE_POLICIES:
@@ -218,7 +227,7 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
         chosen = chosen.loc[np.sort(rng.choice(chosen.index.to_numpy(), o.max_total, replace=False))]
         steps.append((f"max_total={o.max_total}", len(chosen)))
     chosen = chosen.reset_index(drop=True)
-    sub_ann = ann[ann["image_id"].isin(chosen["image_id"])].reset_index(drop=True)
+    sub_ann = ann[isin(ann["image_id"], chosen["image_id"])].reset_index(drop=True)
     return Subset(dataset=dataset, images=chosen, annotations=sub_ann, options=o, steps=steps)
 
 

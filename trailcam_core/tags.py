@@ -256,7 +256,10 @@ def artifact_features(rgb: np.ndarray) -> dict:
         above, below = y[i - 1:i + 1].mean(axis=0), y[i + 1:i + 3].mean(axis=0)
         c = _xcorr(below[None], above[None], max_shift)
         base, best = c[0], max(c[2:max_shift].max(), c[-max_shift + 1:-1].max())
-        tear = max(tear, max(0.0, best - base) * _ramp(float(d[i] / local[i]), 1.5, 4.0))
+        # a shift must line the rows up well, not merely beat a poor match: the best of many
+        # shifts of unrelated texture also correlates a little
+        tear = max(tear, max(0.0, best - max(base, 0.0)) * _ramp(float(best), 0.45, 0.7)
+                   * _ramp(float(d[i] / local[i]), 1.5, 4.0))
 
     # 2. banding: row-mean residuals after a median filter (which keeps real edges like horizons),
     #    measured in four strips across the width: a band spans them all with one sign, while
@@ -278,13 +281,14 @@ def artifact_features(rgb: np.ndarray) -> dict:
     channel = 0.0
     band = max(8, h // 8)
     gx = np.diff(a, axis=1)
-    max_cs = max(3, w // 25)
-    for y0 in range(0, h - band + 1, band):
-        g = gx[y0:y0 + band, :, 1]
+    max_cs = max(3, w // 4)          # camera channel tears reach a quarter of the frame
+    cband = max(6, h // 24)           # thin bands: a torn channel may cover only a few rows
+    for y0 in range(0, h - cband + 1, cband // 2):
+        g = gx[y0:y0 + cband, :, 1]
         if np.abs(g).mean() < 0.3:
             continue
         for ch in (0, 2):
-            c = _xcorr(gx[y0:y0 + band, :, ch], g, max_cs)
+            c = _xcorr(gx[y0:y0 + cband, :, ch], g, max_cs)
             best = max(c[1:max_cs].max(), c[-max_cs + 1:].max())
             channel = max(channel, float(best - c[0]))
 

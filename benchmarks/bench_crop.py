@@ -1,0 +1,209 @@
+"""Benchmark the crop stage against the seed's ffmpeg loop and the Pillow decode-only bound.
+
+Generates N (default 500) JPEGs of 2048x1494, the Caltech frame size, into a temp folder (built
+from the real photos of ../shared/cct-sample when present: flipped, shifted and re-toned copies
+re-encoded at quality 75 like the originals, so decode cost and entropy are realistic; synthetic
+frames otherwise; nothing is written into the repository), then times 512x512 centre crops
+with the info strip removed, all in this one run:
+
+  (a) ffmpeg, one subprocess per file (the seed's approach), same crop box and size;
+  (b) the decode-only bound: Pillow open + draft (the same DCT scale ours picks) + load;
+  (c) ours, ``crop_batch`` end to end (manifest, atomic writes), one process and a process pool.
+
+Ratios compare like with like: one process with one process, and the pool of W workers with a
+pool of W workers decoding the same files (both timed including pool start-up).  Each timing is
+repeated and the best run is reported (the machine is shared; medians are printed too).
+
+Run as root so ffmpeg can be apt-get installed when missing::
+
+    python benchmarks/bench_crop.py [--n 500] [--size 512] [--workers 0] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from trailcam_core.crop import CropOptions  # noqa: E402
+from trailcam_core.crop_batch import _draft_scale, crop_batch, read_manifest  # noqa: E402
+
+SAMPLE = REPO.parent / "shared" / "cct-sample"
+W, H = 2048, 1494
+
+
+def ensure_ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    if os.geteuid() != 0:
+        sys.exit("ffmpeg is missing; run this benchmark as root (it apt-get installs ffmpeg) or install it")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "ffmpeg"], check=True)
+    return shutil.which("ffmpeg") or sys.exit("ffmpeg could not be installed")
+
+
+def _synthetic(i: int) -> Image.Image:
+    rng = np.random.default_rng(i)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    base = 100 + 60 * np.sin(xx / (20 + i % 30)) * np.cos(yy / (15 + i % 20))
+    arr = np.clip(base[..., None] + rng.normal(0, 25, (H, W, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr)
+    img.paste((0, 0, 0), (0, 0, W, 32))
+    return img
+
+
+def make_images(folder: Path, n: int) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = []
+    if SAMPLE.is_dir():
+        for p in sorted(SAMPLE.glob("*.jpg")):
+            img = Image.open(p).convert("RGB")
+            if img.size != (W, H):          # Cuddeback 2048x1536: keep the bottom strip, trim the top
+                img = img.crop((0, img.height - H, W, img.height))
+            bases.append(img)
+    source = f"{len(bases)} real cct-sample photos, varied" if bases else "synthetic textures"
+    for i in range(n):
+        if bases:
+            img = bases[i % len(bases)]
+            v = i // len(bases)
+            if v % 2:
+                img = ImageOps.mirror(img)
+            if v:
+                body = img.crop((0, 40, W, H - 60))                # shift the scene, keep the strips
+                img = img.copy()
+                img.paste(body.transform(body.size, Image.AFFINE, (1, 0, (v * 37) % 200, 0, 1, 0)), (0, 40))
+                img = ImageEnhance.Brightness(img).enhance(0.9 + 0.04 * (v % 6))
+        else:
+            img = _synthetic(i)
+        img.save(folder / f"img{i:05d}.jpg", "JPEG", quality=75)
+    return source
+
+
+def _bound_one(args) -> int:
+    path, scale = args
+    with Image.open(path) as img:
+        if scale > 1:
+            img.draft(img.mode, (img.width // scale, img.height // scale))
+        img.load()
+        return img.width
+
+
+def _bound_chunk(chunk) -> int:
+    return sum(_bound_one(a) for a in chunk)
+
+
+def bound_single(jobs) -> None:
+    for job in jobs:
+        _bound_one(job)
+
+
+def bound_pool(jobs, workers: int) -> None:
+    chunk = max(1, min(8, len(jobs) // (workers * 8)))      # the same chunking crop_batch uses
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_bound_chunk, [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]))
+
+
+def ffmpeg_cmd(exe: str, src: Path, dst: Path, row: dict, size: int) -> list[str]:
+    x, y, w, h = (int(row[k]) for k in ("crop_x", "crop_y", "crop_w", "crop_h"))
+    return [exe, "-v", "error", "-y", "-i", str(src), "-vf", f"crop={w}:{h}:{x}:{y},scale={size}:{size}:flags=area",
+            "-q:v", "2", str(dst)]
+
+
+def timed(fn, repeat: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times), statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=500, help="number of 2048x1494 JPEGs (default 500)")
+    ap.add_argument("--size", type=int, default=512, help="output side (default 512)")
+    ap.add_argument("--workers", type=int, default=0, help="pool workers (0 = all cores)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed repeats per method; best is reported")
+    ap.add_argument("--ffmpeg-n", type=int, default=0, help="time ffmpeg on the first N files only (0 = all)")
+    args = ap.parse_args()
+    exe = ensure_ffmpeg()
+    workers = args.workers or len(os.sched_getaffinity(0))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_crop_"))
+    try:
+        src = tmp / "frames"
+        t = time.perf_counter()
+        origin = make_images(src, args.n)
+        files = sorted(src.glob("*.jpg"))
+        print(f"{len(files)} JPEGs {W}x{H} from {origin} ({time.perf_counter() - t:.0f} s to make), "
+              f"output {args.size}x{args.size}, {workers} workers on {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} (shared machine: expect noise)")
+        for f in files:                                             # warm the page cache for everyone
+            f.read_bytes()
+        single = CropOptions(size=args.size, workers=1, force=True)
+        pooled = CropOptions(size=args.size, workers=workers, force=True)
+        scale = _draft_scale(W, H, [], single)
+        jobs = [(str(f), scale) for f in files]
+        n = len(files)
+
+        ours1 = timed(lambda: crop_batch(src, tmp / "ours", single), args.repeat)
+        bound1 = timed(lambda: bound_single(jobs), args.repeat)
+        oursp = timed(lambda: crop_batch(src, tmp / "ours", pooled), args.repeat)
+        boundp = timed(lambda: bound_pool(jobs, workers), args.repeat)
+
+        rows = {r["image_id"]: r for r in read_manifest(tmp / "ours" / "crops_manifest.csv")}
+        assert len(rows) == n, f"ours made {len(rows)} crops of {n}"
+        fn = files[: args.ffmpeg_n] if args.ffmpeg_n else files
+        (tmp / "ff").mkdir()
+        cmds = [ffmpeg_cmd(exe, f, tmp / "ff" / f.name, rows[f.stem], args.size) for f in fn]
+        t = time.perf_counter()
+        for c in cmds:
+            subprocess.run(c, check=True)
+        ff1 = (time.perf_counter() - t) / len(cmds)
+        t = time.perf_counter()
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(lambda c: subprocess.run(c, check=True), cmds))
+        ffp = (time.perf_counter() - t) / len(cmds)
+
+        ms = lambda v: f"{v * 1000:7.2f} ms"  # noqa: E731
+        print(f"\nper image (best of {args.repeat}; median in brackets)")
+        print(f"  (a) ffmpeg per-file loop, 1 at a time       {ms(ff1)}   ({len(cmds)} files, 1 run)")
+        print(f"  (a) ffmpeg per-file loop, {workers} at a time       {ms(ffp)}")
+        print(f"  (b) decode-only bound, 1 process            {ms(bound1[0] / n)}  [{ms(bound1[1] / n)}]  "
+              f"(draft 1/{scale})")
+        print(f"  (b) decode-only bound, pool of {workers}            {ms(boundp[0] / n)}  [{ms(boundp[1] / n)}]")
+        print(f"  (c) ours crop_batch, 1 process              {ms(ours1[0] / n)}  [{ms(ours1[1] / n)}]")
+        print(f"  (c) ours crop_batch, pool of {workers}              {ms(oursp[0] / n)}  [{ms(oursp[1] / n)}]")
+        r_ff1 = ff1 / (ours1[0] / n)
+        r_ffp = ffp / (oursp[0] / n)
+        r_b1 = bound1[0] / ours1[0]
+        r_bp = boundp[0] / oursp[0]
+        print("\nratios (like with like)")
+        print(f"  ffmpeg loop / ours, 1 process:       {r_ff1:5.1f}x faster   (target >= 10x) "
+              f"{'PASS' if r_ff1 >= 10 else 'FAIL'}")
+        print(f"  ffmpeg loop / ours, {workers} workers:       {r_ffp:5.1f}x faster")
+        print(f"  ffmpeg serial loop / ours pool:      {ff1 / (oursp[0] / n):5.1f}x faster (the seed ran one loop)")
+        print(f"  bound / ours, 1 process:             {r_b1:5.2f} of the bound (target >= 0.7) "
+              f"{'PASS' if r_b1 >= 0.7 else 'FAIL'}")
+        print(f"  bound / ours, pool of {workers}:             {r_bp:5.2f} of the bound (target >= 0.7) "
+              f"{'PASS' if r_bp >= 0.7 else 'FAIL'}")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""TrainLoRA: a captioned dataset folder -> an SDXL LoRA in models/loras (LoraLoader lists it) + its loss curve."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io as _io
+import json
+import shutil
+from pathlib import Path
+
+from PIL import Image
+from comfy_api.latest import io, ui
+
+from trailcam_core.atomic import atomic_path, write_json
+from trailcam_core.errors import TrailcamError
+from trailcam_core.lora import LoraTrainer, TrainOptions
+from trailcam_core.lora.checkpoint import list_checkpoints
+
+from ._common import (CATEGORY, ComfyProgress, fingerprint_path, list_diffusers_folders, list_models, model_folder,
+                      model_path, option_inputs, options_from, output_path, path_error, run_core, to_tensor)
+
+RUNS = "trailcam/lora_runs"        # work folders (caches, checkpoints, samples) inside the output folder
+STAMP = "comfy_trained.json"       # what the LoRA in models/loras was trained from
+# Paths and resuming are the node's business (confined folders, the resume toggle), not free text.
+_SKIP = ("resume",)
+
+
+def base_model_path(name: str) -> Path:
+    """A checkpoint file in models/checkpoints, or a diffusers folder (listed with a trailing /) in models/diffusers."""
+    if name.endswith("/"):
+        return model_path("diffusers", name.rstrip("/"), "base model")
+    return model_path("checkpoints", name, "base model")
+
+
+def loss_curve(losses: list[float], title: str) -> Image.Image:
+    """The loss per step (and a moving average) as an image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    if losses:
+        ax.plot(range(1, len(losses) + 1), losses, color="#9bb7d4", linewidth=1, label="loss")
+        k = max(1, len(losses) // 20)
+        if k > 1:
+            avg = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
+            ax.plot(range(1, len(losses) + 1), avg, color="#1f4e79", linewidth=2, label=f"mean of {k}")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png")
+    return Image.open(_io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def training_key(trainer: LoraTrainer, base: Path) -> str:
+    """Changes when anything that shapes the LoRA changes: images + captions, base model, options."""
+    opts = {k: v for k, v in dataclasses.asdict(trainer.options).items() if k != "resume"}
+    text = json.dumps({"data": trainer.fingerprint, "base": str(base), "base_stat": fingerprint_path(base),
+                       "options": opts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class TrainLoRA(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="TrainLoRA", display_name="Train LoRA (trailcam)", category=CATEGORY,
+            description="Train an SDXL LoRA on a captioned image folder (e.g. from SaveCaptionedDataset) and save it "
+                        "into models/loras, where the stock LoraLoader lists it. Re-queueing with the same inputs "
+                        "returns the saved LoRA instead of training again; a cancelled run resumes.",
+            inputs=[io.String.Input("dataset", default="trailcam/dataset",
+                                    tooltip="Captioned image folder inside ComfyUI's output folder"),
+                    io.Combo.Input("base_model", options=list_models("checkpoints") + list_diffusers_folders(),
+                                   tooltip="SDXL checkpoint (models/checkpoints) or diffusers folder (models/diffusers)"),
+                    io.Boolean.Input("resume", default=True,
+                                     tooltip="Continue from the newest checkpoint of an interrupted run with the same name"),
+                    *option_inputs(TrainOptions, skip=_SKIP)],
+            outputs=[io.String.Output(display_name="lora_name", tooltip="The LoRA as LoraLoader lists it"),
+                     io.Image.Output(display_name="loss_curve")],
+            is_output_node=True)
+
+    @classmethod
+    def validate_inputs(cls, dataset: str | None = None, base_model: str | None = None) -> bool | str:
+        def check():
+            if dataset is not None:          # None: linked from another node, checked when it runs
+                output_path(dataset, "dataset")
+            if base_model is not None:
+                base_model_path(base_model)
+        return path_error(check)
+
+    @classmethod
+    def fingerprint_inputs(cls, base_model: str = "", output_name: str = "trailcam_lora", **_) -> str:
+        # Re-run (and so re-check) when the base model or the LoRA in models/loras changes or disappears;
+        # the node itself then decides whether training is needed.
+        parts = []
+        for get in (lambda: base_model_path(base_model), lambda: model_folder("loras") / f"{output_name}.safetensors"):
+            try:
+                parts.append(fingerprint_path(get()))
+            except TrailcamError:
+                parts.append("missing")
+        return "|".join(parts)
+
+    @classmethod
+    def execute(cls, dataset: str, base_model: str, resume: bool, **widgets) -> io.NodeOutput:
+        data_dir = output_path(dataset, "dataset")
+        if not data_dir.is_dir():
+            raise TrailcamError(f"dataset folder {dataset!r} not found in ComfyUI's output folder")
+        base = base_model_path(base_model)
+        options = options_from(TrainOptions, widgets)
+        work = output_path(f"{RUNS}/{options.output_name}", "output_name")
+        if resume and list_checkpoints(work):
+            options = dataclasses.replace(options, resume="latest")
+        trainer = run_core(LoraTrainer, data_dir, base, work, options)
+        key = training_key(trainer, base)
+        final = model_folder("loras") / f"{options.output_name}.safetensors"
+        stamp = work / STAMP
+        losses_file = work / f"{options.output_name}.losses.json"
+        done = json.loads(stamp.read_text()) if stamp.is_file() else {}
+        if done.get("key") == key and final.is_file() and done.get("size") == final.stat().st_size:
+            losses = json.loads(losses_file.read_text())["losses"] if losses_file.is_file() else []
+            note = f"{final.name}: up to date (trained earlier on the same data and options)"
+        else:
+            import comfy.model_management as mm
+
+            mm.unload_all_models()       # give the trainer the memory ComfyUI's cached models hold
+            mm.soft_empty_cache()
+            result = run_core(trainer.run, ComfyProgress(1))
+            with atomic_path(final) as tmp:
+                shutil.copyfile(result.lora_path, tmp)
+            write_json(stamp, {"key": key, "size": final.stat().st_size, "steps": result.steps})
+            losses = result.losses
+            note = f"{final.name}: trained {result.steps} steps, final loss {losses[-1]:.4f}" if losses else final.name
+        curve = loss_curve(losses, f"{options.output_name} on {data_dir.name}")
+        return io.NodeOutput(final.name, to_tensor([curve]), ui=ui.PreviewText(note))

@@ -1,0 +1,156 @@
+"""The shareable workflows: checked against a real ComfyUI's node definitions, and (1)-(3) run on it."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+
+from comfy_harness import execution_error, ok
+from comfy_workflows import SPEC, WORKFLOWS, check_api, check_ui, load, ui_to_api
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_the_five_workflows_exist_in_both_formats():
+    assert len(SPEC) == 5
+    for name in SPEC:
+        assert (WORKFLOWS / f"{name}.json").is_file() and (WORKFLOWS / "api" / f"{name}.json").is_file(), name
+
+
+@pytest.mark.parametrize("name", sorted(SPEC))
+def test_workflow_matches_the_node_definitions(comfy_server, name):
+    info = comfy_server.object_info()
+    ui, api = load(name)
+    assert check_ui(ui, info) == []
+    assert check_api(api, info) == []
+    # the UI file queues exactly the API file
+    queued = ui_to_api(ui, info)
+    assert {k: (v["class_type"], v["inputs"]) for k, v in queued.items()} == \
+        {k: (v["class_type"], v["inputs"]) for k, v in api.items()}
+
+
+def test_checker_catches_broken_workflows(comfy_server):
+    info = comfy_server.object_info()
+    ui, api = load("1_subset_crop_captions_dataset")
+    bad = copy.deepcopy(ui)
+    crop = next(n for n in bad["nodes"] if n["type"] == "CropSquare")
+    crop["widgets_values"][0] = "sideways"                    # not a mode
+    bad["links"][0][5] = "IMAGE"                             # wrong link type
+    bad["nodes"].append({**crop, "id": 99, "type": "NoSuchNode"})
+    problems = check_ui(bad, info)
+    assert any("sideways" in p for p in problems)
+    assert any("link 1" in p for p in problems)
+    assert any("NoSuchNode" in p for p in problems)
+    api_bad = copy.deepcopy(api)
+    api_bad["2"]["inputs"]["size"] = 1                         # below min 16
+    api_bad["4"]["inputs"]["subset"] = ["1", 0]                # IMAGE into TRAILCAM_SUBSET
+    del api_bad["5"]["inputs"]["folder"]
+    problems = check_api(api_bad, info)
+    assert len(problems) == 3, problems
+
+
+def test_generation_workflows_use_stock_nodes_with_both_strengths():
+    _, api = load("4_generate_with_lora")
+    types = [n["class_type"] for n in api.values()]
+    for stock in ("CheckpointLoaderSimple", "LoraLoader", "KSampler", "SaveImage"):
+        assert stock in types
+    lora = next(n for n in api.values() if n["class_type"] == "LoraLoader")["inputs"]
+    assert lora["strength_model"] == 0.8 and lora["strength_clip"] == 0.8
+    _, api5 = load("5_mosaic_of_generations")
+    embed = next(n for n in api5.values() if n["class_type"] == "EmbedImages")
+    assert api5[embed["inputs"]["images"][0]]["class_type"] == "VAEDecode"
+
+
+def _by_type(api: dict, node_type: str) -> dict:
+    return next(n for n in api.values() if n["class_type"] == node_type)["inputs"]
+
+
+def test_workflow_1_subset_crop_captions_dataset(comfy_server):
+    _, api = load("1_subset_crop_captions_dataset")
+    _by_type(api, "LoadTrailcamSubset")["max_total"] = 8
+    _by_type(api, "CropSquare")["size"] = 96
+    _by_type(api, "SaveCaptionedDataset")["folder"] = "wf1/dataset"
+    outputs = ok(comfy_server.run(api))
+    folder = comfy_server.output_dir / "wf1" / "dataset"
+    images = sorted(folder.glob("*.png"))
+    assert len(images) == 8
+    from PIL import Image
+
+    assert all(Image.open(p).size == (96, 96) for p in images)
+    captions = [p.with_suffix(".txt").read_text().strip() for p in images]
+    assert all(c.startswith("trlcm, trailcam photo") for c in captions), captions
+    meta = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(m["file_name"] for m in meta) == [p.name for p in images]
+    assert "wf1/dataset" in json.dumps(outputs)            # the save node's summary
+    previews = [o for o in outputs.values() if "images" in o]
+    assert len(previews) == 2                               # crops and the distribution chart
+
+
+def test_workflow_2_embed_mosaic(comfy_server):
+    _, api = load("2_embed_mosaic")
+    embed = _by_type(api, "EmbedImages")
+    embed.update(model="trailcam-tiny", pretrained="")     # tiny random weights: no download
+    mosaic = _by_type(api, "MosaicLayout")
+    mosaic.update(folder="wf2/mosaic", embedding="pca", tile=32)
+    outputs = ok(comfy_server.run(api))
+    out = comfy_server.output_dir / "wf2" / "mosaic"
+    positions = json.loads((out / "positions.json").read_text())
+    n_sample = len(json.loads((comfy_server.input_dir / "trailcam_sample" / "sample_cct.json").read_text())["images"])
+    assert positions["n"] + len(positions.get("skipped", [])) <= n_sample and positions["n"] >= 0.9 * n_sample
+    assert positions["rows"] * positions["cols"] >= positions["n"]
+    assert len({it["cell"] for it in positions["items"]}) == positions["n"]
+    assert (out / "viewer.html").is_file() and list(out.glob("mosaic.*"))
+    assert "images on" in json.dumps(outputs)
+
+
+def test_a_filter_that_leaves_nothing_fails_with_the_core_message(comfy_server):
+    _, api = load("1_subset_crop_captions_dataset")
+    _by_type(api, "LoadTrailcamSubset")["categories"] = "lizard"   # a category with no image in the sample
+    err = execution_error(comfy_server.run(api))
+    assert err["node_type"] == "LoadTrailcamSubset"
+    assert "lizard" in err["exception_message"] or "categor" in err["exception_message"], err["exception_message"]
+
+
+def _train_graph(max_steps: int) -> dict:
+    _, api = load("3_train_lora")
+    _by_type(api, "LoadTrailcamSubset")["max_total"] = 4
+    _by_type(api, "CropSquare")["size"] = 64
+    _by_type(api, "SaveCaptionedDataset")["folder"] = "wf3/dataset"
+    _by_type(api, "TrainLoRA").update(
+        base_model="tiny-sdxl/", output_name="wf3_lora", resolution=64, bucketing=False, max_steps=max_steps,
+        rank=4, alpha=4.0, mixed_precision="no", gradient_checkpointing=False, cache_to_disk=False)
+    return api
+
+
+def test_workflow_3_train_lora_lands_in_models_loras_and_is_not_retrained(comfy_server):
+    outputs = ok(comfy_server.run(_train_graph(3), timeout=400))
+    lora = comfy_server.models_dir / "loras" / "wf3_lora.safetensors"
+    assert lora.is_file()
+    from safetensors import safe_open
+
+    with safe_open(str(lora), "pt") as f:
+        keys = list(f.keys())
+        meta = f.metadata()
+    assert keys and all(k.startswith(("lora_unet_", "lora_te1_", "lora_te2_")) for k in keys)
+    assert meta.get("ss_output_name") in (None, "wf3_lora") and meta.get("ss_base_model_version", "sdxl").startswith("sdxl")
+    # the stock LoraLoader lists it
+    loras = comfy_server.object_info(refresh=True)["LoraLoader"]["input"]["required"]["lora_name"][0]
+    assert "wf3_lora.safetensors" in loras
+    text = json.dumps(outputs)
+    assert "trained 3 steps" in text
+    assert any("images" in o for o in outputs.values())     # the loss curve preview
+
+    # queued again unchanged: no training, the same file
+    mtime = lora.stat().st_mtime_ns
+    t0 = time.monotonic()
+    again = ok(comfy_server.run(_train_graph(3), timeout=400))
+    assert lora.stat().st_mtime_ns == mtime
+    assert "trained" not in json.dumps(again) or "up to date" in json.dumps(again)
+    assert time.monotonic() - t0 < 60
+
+    # a changed option trains again
+    changed = ok(comfy_server.run(_train_graph(4), timeout=400))
+    assert "trained 4 steps" in json.dumps(changed)
+    assert lora.stat().st_mtime_ns != mtime
