@@ -4,7 +4,9 @@ Variants, each run in its own fresh Python process (so peak RSS is that variant'
 and repeated:
 
 - naive : ``json.load`` + Python loops doing the same job (labels from annotations, keep 5
-          locations, parse their capture times) -- the baseline, measured in this same run;
+          locations, parse their capture times) -- the baseline the targets use, measured in this run;
+- naive_pandas : ``json.load`` + loops + ``pandas.DataFrame(images)`` (the table a pandas user builds
+          by hand), shown for context;
 - cold  : ``load_dataset`` with an empty cache (parse, validate, write the cache) + ``make_subset``;
 - warm  : ``load_dataset`` again (content-keyed cache hit) + ``make_subset``.
 
@@ -59,6 +61,25 @@ if variant == "naive":
             rows.append({"image_id": str(im["id"]), "file_name": im["file_name"], "location": str(im["location"]),
                          "datetime": when, "seq_id": im.get("seq_id"), "label": labels.get(im["id"])})
     n = len(rows)
+elif variant == "naive_pandas":
+    import pandas as pd
+    t1 = time.perf_counter()
+    with open(path, "rb") as fh:
+        doc = json.load(fh)
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    labels = {}
+    for a in doc["annotations"]:
+        name = names[a["category_id"]]
+        old = labels.get(a["image_id"])
+        if old is None or (old == "empty" and name != "empty"):
+            labels[a["image_id"]] = name
+    images = pd.DataFrame(doc["images"])
+    del doc
+    images["location"] = images["location"].astype(str)
+    images["datetime"] = pd.to_datetime(images["date_captured"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    images["label"] = images["id"].map(labels)
+    sub = images[images["location"].isin(locations)]
+    n = len(sub)
 else:
     from trailcam_core.dataset import load_dataset
     from trailcam_core.subset import SubsetOptions, make_subset
@@ -98,11 +119,12 @@ def main() -> int:
             t = time.perf_counter()
             path = write_full_scale_json(work / "caltech_images_fullscale.json")
             print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
-        results: dict[str, list[dict]] = {"naive": [], "cold": [], "warm": []}
+        results: dict[str, list[dict]] = {"naive": [], "naive_pandas": [], "cold": [], "warm": []}
         for r in range(args.repeats):
             cache = work / f"cache{r}"
             shutil.rmtree(cache, ignore_errors=True)
             results["naive"].append(run_child("naive", path, cache))
+            results["naive_pandas"].append(run_child("naive_pandas", path, cache))
             results["cold"].append(run_child("cold", path, cache))
             results["warm"].append(run_child("warm", path, cache))
             print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]['seconds']:.3f} s / {v[-1]['peak_rss_mb']:.0f} MB"
@@ -112,16 +134,18 @@ def main() -> int:
         summary = {}
         print(f"\nsubset of {len(LOCATIONS)} locations: {rows.pop()} images; {args.repeats} repeats; "
               f"machine: {os.cpu_count()} CPUs (shared, noisy: compare ratios within this run)")
-        print(f"{'variant':8} {'min s':>8} {'median s':>9} {'peak RSS MB':>12} {'imports s':>10}")
+        print(f"{'variant':12} {'min s':>8} {'median s':>9} {'peak RSS MB':>12} {'imports s':>10}")
         for k, res in results.items():
             secs = [v["seconds"] for v in res]
             summary[k] = {"min": min(secs), "median": statistics.median(secs),
                           "rss": max(v["peak_rss_mb"] for v in res),
                           "imports": statistics.median(v["import_s"] for v in res)}
             s = summary[k]
-            print(f"{k:8} {s['min']:8.3f} {s['median']:9.3f} {s['rss']:12.0f} {s['imports']:10.2f}")
+            print(f"{k:12} {s['min']:8.3f} {s['median']:9.3f} {s['rss']:12.0f} {s['imports']:10.2f}")
         ratio = summary["cold"]["min"] / summary["naive"]["min"]
         ratio_med = summary["cold"]["median"] / summary["naive"]["median"]
+        ratio_pd = summary["cold"]["min"] / summary["naive_pandas"]["min"]
+        print(f"\ncold / naive_pandas = {ratio_pd:.2f} (context: the same tables built by hand with pandas)")
         checks = [
             (f"cold / naive = {ratio:.2f} (medians {ratio_med:.2f}); target <= 0.60", ratio <= 0.6),
             (f"warm = {summary['warm']['min']:.3f} s (median {summary['warm']['median']:.3f}); target <= 0.100 s",

@@ -129,7 +129,11 @@ class TrainLoRA(io.ComfyNode):
 
             mm.unload_all_models()       # give the trainer the memory ComfyUI's cached models hold
             mm.soft_empty_cache()
-            result = run_core(trainer.run, ComfyProgress(1))
+            import torch
+
+            # ComfyUI runs nodes under torch.inference_mode(); training needs autograd back
+            with torch.inference_mode(False), torch.enable_grad():
+                result = run_core(trainer.run, ComfyProgress(1))
             with atomic_path(final) as tmp:
                 shutil.copyfile(result.lora_path, tmp)
             write_json(stamp, {"key": key, "size": final.stat().st_size, "steps": result.steps})

@@ -162,3 +162,15 @@ def test_registry_metadata():
 
     comfy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["comfy"]
     assert comfy["PublisherId"] and comfy["DisplayName"]
+
+
+def test_missing_comfyui_fails_in_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    from comfy_harness import require_comfyui
+
+    monkeypatch.setenv("TRAILCAM_COMFYUI", str(tmp_path / "no-comfyui"))
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="install.py --dev"):
+        require_comfyui()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require_comfyui()

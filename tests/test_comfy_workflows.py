@@ -154,3 +154,59 @@ def test_workflow_3_train_lora_lands_in_models_loras_and_is_not_retrained(comfy_
     changed = ok(comfy_server.run(_train_graph(4), timeout=400))
     assert "trained 4 steps" in json.dumps(changed)
     assert lora.stat().st_mtime_ns != mtime
+
+
+def test_the_real_frontend_opens_each_ui_workflow_and_queues_the_api_file(comfy_server):
+    """Chromium loads ComfyUI's own frontend; each UI file goes through app.loadGraphData + graphToPrompt."""
+    import os
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if os.environ.get("CI"):
+        from playwright.sync_api import sync_playwright   # CI must have it: fail loudly if not
+    else:
+        sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: run `python install.py --dev`")
+        pytest.skip("chromium is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(comfy_server.url, wait_until="domcontentloaded")
+            page.wait_for_function("() => window.app && window.app.graph", timeout=120_000)
+            for name in sorted(SPEC):
+                ui, api = load(name)
+                queued = page.evaluate("""async (wf) => {
+                    await window.app.loadGraphData(wf);
+                    return (await window.app.graphToPrompt()).output; }""", ui)
+                assert {k: (v["class_type"], v["inputs"]) for k, v in queued.items()} == \
+                    {k: (v["class_type"], v["inputs"]) for k, v in api.items()}, name
+        finally:
+            browser.close()
+
+
+def test_detections_file_from_the_input_folder_labels_the_subset(comfy_server):
+    from trailcam_core.detections import read_detections
+    from trailcam_core.detections_sample import make_megadetector
+
+    sample = comfy_server.input_dir / "trailcam_sample"
+    files = [im["file_name"] for im in json.loads((sample / "sample_cct.json").read_text())["images"]]
+    det_file = sample / "detections.json"
+    det_file.write_text(json.dumps(make_megadetector(files, seed=3)))
+    expected = set(read_detections(det_file).labels(threshold=0.2)["label"].astype(str))
+    graph = {
+        "1": {"class_type": "LoadTrailcamSubset", "inputs": {**load("2_embed_mosaic")[1]["1"]["inputs"],
+                                                             "detections": "trailcam_sample/detections.json"}},
+        "2": {"class_type": "AutoTagCaptions", "inputs": {**_by_type(load("3_train_lora")[1], "AutoTagCaptions"),
+                                                          "subset": ["1", 1], "template": "{species}",
+                                                          "trigger": ""}},
+    }
+    outputs = ok(comfy_server.run(graph))
+    species = {line.strip() for line in outputs["2"]["text"][0].splitlines()} - {""}
+    assert species and species <= expected, (species, expected)
+    assert species - {"opossum", "raccoon", "squirrel", "bobcat", "skunk", "dog", "coyote", "rabbit", "bird",
+                      "cat", "car", "deer"}, "labels still come from the CCT metadata"

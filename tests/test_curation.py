@@ -81,6 +81,7 @@ def test_corrupt_state_is_reported_and_the_last_good_copy_kept(tmp_path):
     assert recovered.warnings and STATE_NAME in recovered.warnings[0] and "last good copy" in recovered.warnings[0]
     kept = list(project.root.glob(STATE_NAME + ".corrupt-*"))
     assert len(kept) == 1 and kept[0].read_text().endswith("{")
+    assert Project.open(project.root).favorites() == ["img0"]           # restored, even before a save
     recovered.save()
     assert Project.open(project.root).warnings == []
     # nothing good left: a clear error naming the file

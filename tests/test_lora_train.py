@@ -168,7 +168,7 @@ def test_resume_continues_exactly_after_cancel(base, data, tmp_path):
             raise Cancelled("stop")
 
     with pytest.raises(Cancelled):
-        train_lora(data, base, tmp_path / "split", tiny_options(**opts), cancel_at_3)
+        train_lora(data, base, tmp_path / "split", tiny_options(**opts, cache_to_disk=True), cancel_at_3)
     saved = ckpt.list_checkpoints(tmp_path / "split")
     assert [p.name for p in saved] == ["trailcam_lora-step00000003"]
     state = ckpt.read_state(saved[0])
@@ -176,7 +176,9 @@ def test_resume_continues_exactly_after_cancel(base, data, tmp_path):
     assert (saved[0] / "trailcam_lora.safetensors").is_file()
     assert not (tmp_path / "split" / "trailcam_lora.safetensors").exists()
 
-    resumed = train_lora(data, base, tmp_path / "split", tiny_options(**opts, resume="latest"))
+    assert len(list((tmp_path / "split" / "cache" / "latents").glob("*.safetensors"))) == 8   # 4 images x 2 flips
+    # the resumed run reads its latents back from the disk cache
+    resumed = train_lora(data, base, tmp_path / "split", tiny_options(**opts, resume="latest", cache_to_disk=True))
     assert resumed.steps == 6 and resumed.epoch == 3 and full.epoch == 3
     assert resumed.losses[:3] == state["losses"]
     np.testing.assert_allclose(resumed.losses, full.losses, rtol=1e-6, atol=1e-7)
@@ -197,3 +199,19 @@ def test_bf16_mixed_precision_and_gradient_checkpointing_train(base, data, tmp_p
                                                            max_steps=2, unet_targets="attention"))
     assert result.steps == 2 and all(np.isfinite(result.losses))
     assert read_metadata(result.lora_path)["ss_mixed_precision"] == "bf16"
+
+
+def test_cli_train_writes_the_lora_and_reports_errors(base, data, tmp_path, capsys):
+    from trailcam_cli import main
+
+    out = tmp_path / "cli"
+    code = main(["train", str(data), "--base", str(base), "--out", str(out), "--resolution", "64", "--bucket-step",
+                 "16", "--max-steps", "1", "--rank", "2", "--no-gradient-checkpointing", "--mixed-precision", "no",
+                 "--trigger-word", "tf", "--preset", "quick"])
+    assert code == 0
+    assert "train: 1 done" in capsys.readouterr().out
+    meta = read_metadata(out / "trailcam_lora.safetensors")
+    assert meta["ss_network_dim"] == "2" and meta["ss_network_alpha"] == "4.0"   # --rank overrides, preset alpha stays
+    assert json.loads((out / "trailcam_lora.losses.json").read_text())["steps"] == 1
+    code = main(["train", str(data), "--base", str(tmp_path / "nope"), "--out", str(out)])
+    assert code == 1 and "base model not found" in capsys.readouterr().err

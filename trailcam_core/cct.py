@@ -25,6 +25,7 @@ IMAGE_COLUMNS = ["image_id", "file_name", "width", "height", "location", "dateti
                  "seq_num_frames", "label", "media"]
 ANNOTATION_COLUMNS = ["annotation_id", "image_id", "category_id", "category", "bbox_x", "bbox_y", "bbox_w",
                       "bbox_h", "score"]
+ANNOTATION_TABLE_COLUMNS = ANNOTATION_COLUMNS + ["image_row"]   # Arrow form: + row of the image
 STANDARD_IMAGE_FIELDS = {"id", "file_name", "width", "height", "location", "datetime", "date_captured", "seq_id",
                          "seq_num_frames", "frame_num"}
 Id = Union[int, str]
@@ -193,23 +194,30 @@ def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
 
 
 def image_table(ims: list[_Image], path: Path, warnings: list[str]) -> pa.Table:
-    ids = _strings([i.id for i in ims])
-    _first_duplicate(ids, "image id", path)
+    ids = _strings([i.id for i in ims])           # uniqueness is checked with the annotations (one hash pass)
     names = _strings([i.file_name for i in ims])
-    if pc.any(pc.match_substring(names, "\\")).as_py():
+    text = names.buffers()[2].to_pybytes() if len(names) else b""
+    if b"\\" in text:
         names = pc.replace_substring(names, "\\", "/")
-    suspect = pc.or_(pc.or_(pc.match_substring(names, ".."), pc.match_substring(names, ":")),
-                     pc.or_(pc.starts_with(names, "/"), pc.less(pc.utf8_length(names), 1)))
     unsafe = None
-    if pc.any(suspect).as_py():
+    offsets = np.frombuffer(names.buffers()[1], dtype=np.int32, count=len(names) + 1, offset=names.offset * 4) \
+        if len(names) else np.zeros(1, np.int32)
+    first = np.frombuffer(text, dtype=np.uint8)[offsets[:-1][np.diff(offsets) > 0]] if len(text) else np.array([])
+    # cheap screen on the raw bytes; the exact test runs only when something looks suspicious
+    if b".." in text or b":" in text or (np.diff(offsets) == 0).any() or (first == ord("/")).any():
         unsafe = pc.or_(pc.match_substring_regex(names, _UNSAFE), pc.equal(pc.utf8_trim_whitespace(names), ""))
     if unsafe is not None and pc.any(unsafe).as_py():
         k = int(np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))[0])
         raise UnsafePathError(f"{path}: images[{k}] (id {ids[k].as_py()!r}) has file_name {ims[k].file_name!r}, "
                               "which is empty, absolute or contains '..'; refusing to read outside the image root")
-    location = pc.fill_null(_strings([i.location for i in ims]), "unknown")
+    location = _strings([i.location for i in ims])
+    if location.null_count:
+        location = pc.fill_null(location, "unknown")
+    location = location.dictionary_encode()          # few distinct values: filters work on the codes
     times = _strings([i.dt if i.dt is not None else i.date_captured for i in ims])
-    seq = pc.coalesce(_strings([i.seq_id for i in ims]), ids)
+    seq = _strings([i.seq_id for i in ims])
+    if seq.null_count:
+        seq = pc.coalesce(seq, ids)
     return pa.table({
         "image_id": ids, "file_name": names,
         "width": _ints([i.width for i in ims]), "height": _ints([i.height for i in ims]),
@@ -218,28 +226,46 @@ def image_table(ims: list[_Image], path: Path, warnings: list[str]) -> pa.Table:
     })
 
 
+def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path) -> np.ndarray:
+    """Row of each annotation's image in ``image_ids`` (-1 when unknown), checking that image ids
+    are unique, in one hash pass over both columns."""
+    n = len(image_ids)
+    both = pa.concat_arrays([image_ids.cast(pa.string()), ann_image_ids.cast(pa.string())])
+    codes = both.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    mine = codes[:n]
+    if n and not np.array_equal(mine, np.arange(n)):   # codes follow first appearance: a repeat breaks the run
+        k = int(np.flatnonzero(mine != np.arange(n))[0])
+        _first_duplicate(image_ids, "image id", path)
+        raise DataError(f"{path}: duplicate image id {image_ids[k].as_py()!r}")
+    pos = codes[n:].astype(np.int64)
+    pos[pos >= n] = -1
+    return pos
+
+
 def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_ids: pa.Array, path: Path,
                      drop_unknown_images: bool = False) -> tuple[pa.Table, int]:
     """Annotations as columns plus the number dropped (unknown images, only when allowed)."""
-    ann_ids = _strings([a.id for a in anns])
-    if pc.count(ann_ids).as_py():
-        _first_duplicate(pc.drop_null(ann_ids), "annotation id", path)
+    id_list = [a.id for a in anns]
+    present = [x for x in id_list if x is not None] if None in id_list else id_list
+    if len(set(present)) != len(present):
+        _first_duplicate(_strings(present), "annotation id", path)
+    ann_ids = _strings(id_list)
     img = _strings([a.image_id for a in anns])
     try:
         cat = pa.array([a.category_id for a in anns], pa.int64())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         cat = pa.array([int_id(a.category_id, f"annotations[{k}] category_id", path) for k, a in enumerate(anns)],
                        pa.int64())
-    img_pos = pc.index_in(img, value_set=image_ids)      # row of each annotation's image (null: unknown)
-    known = pc.is_valid(img_pos)
+    img_pos = image_rows(image_ids, img, path)   # row of each annotation's image (-1: unknown)
+    known = img_pos >= 0
     keep = None
-    n_unknown = len(anns) - (pc.sum(known).as_py() or 0)
+    n_unknown = int((~known).sum())
     if n_unknown:
-        k = int(np.flatnonzero(~known.to_numpy(zero_copy_only=False))[0])
+        k = int(np.flatnonzero(~known)[0])
         if not drop_unknown_images:
             raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) points at image "
                             f"{img[k].as_py()!r}, which is not in images ({n_unknown} such annotation(s))")
-        keep = known
+        keep = pa.array(known)
     cat_ids = np.array(sorted(categories), dtype=np.int64)
     pos = pc.index_in(cat, value_set=pa.array(cat_ids))
     if pc.any(pc.is_null(pos)).as_py():
@@ -250,18 +276,20 @@ def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_
     names = pa.array([categories[int(c)] for c in cat_ids], pa.string())
     bbox = np.full((len(anns), 4), np.nan)
     score = np.full(len(anns), np.nan)
-    for k, a in enumerate(anns):
-        if a.bbox is not None:
-            if len(a.bbox) == 4:
-                bbox[k] = a.bbox
-            elif a.bbox:
-                raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has bbox {a.bbox!r}; "
-                                "expected [x, y, width, height]")
-        if a.score is not None:
-            score[k] = a.score
+    boxes = [a.bbox for a in anns]
+    if boxes.count(None) != len(boxes):              # image-level files have none: skip the loop
+        for k, box in enumerate(boxes):
+            if box:
+                if len(box) != 4:
+                    raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has bbox {box!r}; "
+                                    "expected [x, y, width, height]")
+                bbox[k] = box
+    scores = [a.score for a in anns]
+    if scores.count(None) != len(scores):
+        score = np.array([np.nan if x is None else x for x in scores], dtype=float)
     table = pa.table({"annotation_id": ann_ids, "image_id": img, "category_id": cat,
-                      "category": pc.take(names, pos), "bbox_x": bbox[:, 0], "bbox_y": bbox[:, 1],
-                      "bbox_w": bbox[:, 2], "bbox_h": bbox[:, 3], "score": score, "_pos": img_pos})
+                      "category": pa.DictionaryArray.from_arrays(pos.cast(pa.int32()), names), "bbox_x": bbox[:, 0], "bbox_y": bbox[:, 1],
+                      "bbox_w": bbox[:, 2], "bbox_h": bbox[:, 3], "score": score, "image_row": img_pos.astype(np.int32)})
     if keep is not None:
         table = table.filter(keep)
     return table, n_unknown if keep is not None else 0
@@ -273,32 +301,101 @@ def primary_labels(image_ids: pa.Array, ann: pa.Table) -> pa.Array:
     n = len(image_ids)
     if ann.num_rows == 0:
         return pa.nulls(n, pa.string())
-    pos = (ann["_pos"] if "_pos" in ann.column_names else pc.index_in(ann["image_id"], value_set=image_ids))
-    pos = pos.to_numpy()
-    cats = ann["category"].to_numpy()
-    is_empty = pc.fill_null(pc.equal(pc.utf8_lower(ann["category"]), EMPTY), False).to_numpy()
-    label = np.full(n, None, dtype=object)
-    valid = ~pd.isna(pos)
-    pos = np.where(valid, pos, -1).astype(np.int64)
-    e = pos[is_empty & valid]
-    label[e] = EMPTY
+    pos = ann["image_row"].to_numpy() if "image_row" in ann.column_names else \
+        pc.fill_null(pc.index_in(ann["image_id"], value_set=image_ids), -1).to_numpy()
+    pos = np.asarray(pos, dtype=np.int64)
+    # work on category ids, not strings: names are looked up once at the end
+    cat = ann["category_id"].to_numpy()
+    ids, first = np.unique(cat, return_index=True)
+    names = pc.take(ann["category"], pa.array(first)).cast(pa.string()).to_pylist()
+    code = np.searchsorted(ids, cat)
+    empty_codes = [k for k, nm in enumerate(names) if nm is not None and nm.strip().lower() == EMPTY]
+    is_empty = np.isin(code, empty_codes)
+    label = np.full(n, -1, dtype=np.int64)
+    valid = pos >= 0
+    label[pos[is_empty & valid]] = empty_codes[0] if empty_codes else -1
     animal = np.flatnonzero(~is_empty & valid)
     if len(animal):
         first_pos, first_idx = np.unique(pos[animal], return_index=True)
-        label[first_pos] = cats[animal[first_idx]]
-    return pa.array(label, pa.string())
+        label[first_pos] = code[animal[first_idx]]
+    dictionary = pa.array([EMPTY if k in empty_codes else nm for k, nm in enumerate(names)], pa.string())
+    indices = pa.array(label, mask=label < 0).cast(pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow -> pandas with the project's dtypes: str, nullable Int64, datetime64, float."""
+    """Arrow -> pandas with the project's dtypes: str, nullable Int64, datetime64, float.
+
+    Dictionary-encoded columns (location, label, category, media) become plain strings and the
+    internal ``image_row`` column is dropped.
+    """
+    if "image_row" in table.column_names:
+        table = table.drop_columns(["image_row"])
+    for k, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(k, f.name, table.column(k).cast(pa.string()))
     return table.to_pandas(types_mapper=_INT_TO_INT64)
+
+
+def isin(column, values) -> np.ndarray:
+    """Boolean numpy mask: which rows of a string or dictionary column are in ``values``.
+    Dictionary columns are tested on their few distinct values, then mapped through the codes."""
+    if isinstance(column, pd.Series):
+        column = pa.array(column)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pd.Series):
+        values = pa.array(values)
+    if not isinstance(values, pa.Array):
+        values = pa.array([str(v) for v in values], pa.string())
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(pa.string())
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = []
+    for chunk in chunks:
+        if pa.types.is_dictionary(chunk.type):
+            ok = pc.fill_null(pc.is_in(chunk.dictionary, value_set=values), False).to_numpy(zero_copy_only=False)
+            codes = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+            out.append(np.append(ok, False)[codes])          # code -1 (null) -> the appended False
+        else:
+            out.append(pc.fill_null(pc.is_in(chunk, value_set=values), False).to_numpy(zero_copy_only=False))
+    return np.concatenate(out).astype(bool) if out else np.zeros(0, dtype=bool)
+
+
+def distinct(column) -> list:
+    """Distinct non-null values of a string or dictionary column."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    seen: dict = {}
+    for chunk in chunks:
+        if pa.types.is_dictionary(chunk.type):
+            used = np.unique(pc.drop_null(chunk.indices).to_numpy(zero_copy_only=False))
+            for v in chunk.dictionary.take(pa.array(used, pa.int64())).to_pylist():
+                seen.setdefault(v, None)
+        else:
+            for v in pc.unique(pc.drop_null(chunk)).to_pylist():
+                seen.setdefault(v, None)
+    return list(seen)
 
 
 def parse(holder: list, path: Path):
     """Parse CCT bytes (``holder = [data]``; emptied so the buffer can be freed early).
 
-    Returns (images table, annotations table, categories, info, warnings).
+    Returns (images table, annotations table, categories, info, warnings).  The cyclic garbage
+    collector is paused meanwhile: the decoded structs hold no cycles, and scanning millions of
+    new objects again and again would cost more than the parse.
     """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(holder, path)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse(holder: list, path: Path):
     data = holder.pop()
     warnings: list[str] = []
     top = decode(data, path, _Sections)

@@ -120,7 +120,7 @@ def detect_info_bar(img: Image.Image) -> InfoBar:
     if w < 8 or h < 16:
         return InfoBar(0, 0)
     band = max(4, int(h * _BAR_MAX_FRACTION))
-    step = max(1, w // 1024)           # every other column is plenty on full-size frames
+    step = max(1, w // 512)            # a few hundred columns are plenty to see a strip
 
     def grey(box: tuple[int, int, int, int]) -> np.ndarray:
         part = img.crop(box)

@@ -55,7 +55,8 @@ MANIFEST = "crops_manifest.csv"
 COLUMNS = ["crop_file", "image_id", "source_file", "frame_time", "crop_x", "crop_y", "crop_w", "crop_h",
            "info_bar_top", "info_bar_bottom", "mode", "size", "label", "location", "source_width",
            "source_height", "output_bytes", "fingerprint"]
-_CHECKPOINT_S = 2.0
+_CHECKPOINT_S = 1.0         # seconds between manifest checkpoints (what a killed run keeps)
+_MIN_BAR_ROWS = 360          # decoded height below which info strips become hard to see
 _TEMP_RE = re.compile(r"^\..+\.part$")      # atomic_path's temp files: .<name>.<random><suffix>.part
 
 
@@ -69,7 +70,9 @@ class BadInput(Exception):
 def records_from_folder(folder: str | os.PathLike, exclude: Optional[Path] = None) -> list[ImageRecord]:
     """One record per image or video file under ``folder`` (recursively, hidden entries skipped).
 
-    The id is the path relative to the folder without its extension (``cam1/IMG_0001``).
+    The id is the path relative to the folder (``cam1/IMG_0001.JPG``), as the dataset module's
+    folder loader names it; the location is the first sub-folder.  The crop drops the source's
+    extension (``cam1/IMG_0001.jpg``).
     """
     root = Path(folder)
     if not root.is_dir():
@@ -84,8 +87,23 @@ def records_from_folder(folder: str | os.PathLike, exclude: Optional[Path] = Non
             if name.startswith(".") or Path(name).suffix.lower() not in exts:
                 continue
             rel = (here / name).relative_to(root).as_posix()
-            out.append(ImageRecord(image_id=rel.rsplit(".", 1)[0], path=here / name, file_name=rel))
+            parts = rel.split("/")
+            out.append(ImageRecord(image_id=rel, path=here / name, file_name=rel,
+                                   location=parts[0] if len(parts) > 1 else None))
     return out
+
+
+def crop_stem(rec: ImageRecord, taken: set = frozenset()) -> str:
+    """The crop's file name without extension: the image id, minus the source's own extension
+    when the id carries it (folder ids do: ``cam1/IMG_0001.JPG`` -> ``cam1/IMG_0001``), unless
+    another source already took that name (``a.jpg`` and ``a.png`` -> ``a`` and ``a.png``)."""
+    stem = str(rec.image_id)
+    suffix = Path(rec.file_name or str(rec.path)).suffix
+    if suffix and stem.lower().endswith(suffix.lower()) and len(stem) > len(suffix):
+        short = stem[: -len(suffix)]
+        if short.lower() not in taken:
+            return short
+    return stem
 
 
 def _as_records(source: Any, out_dir: Path) -> list[ImageRecord]:
@@ -120,7 +138,8 @@ def _draft_scale(width: int, height: int, boxes: list[Box], options: CropOptions
         x0, y0, x1, y1 = crop_box(width, height, boxes, options)
         need = (x1 - x0) * (0.85 if options.strip_info_bar else 1.0)
     for s in (8, 4, 2):
-        if need / s >= options.size:
+        # the strip's text must stay legible to be found: keep >= 360 rows when looking for it
+        if need / s >= options.size and (not options.strip_info_bar or height / s >= _MIN_BAR_ROWS):
             return s
     return 1
 
@@ -146,8 +165,11 @@ def load_upright(path: Path, boxes: list[Box], options: CropOptions) -> tuple[Im
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(path)
-        except Image.DecompressionBombError as exc:
-            raise BadInput(f"refused as a decompression bomb: {exc}") from None
+        except Image.DecompressionBombError as exc:   # Pillow's own hard limit (2x MAX_IMAGE_PIXELS)
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            pixels = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "its size"
+            raise BadInput(f"refused: {pixels} is above the limit of {options.max_pixels / 1e6:.0f} megapixels "
+                           "(decompression bomb guard)") from None
         except UnidentifiedImageError:
             raise BadInput("not an image (unknown or damaged format)") from None
         except OSError as exc:
@@ -202,7 +224,7 @@ def _row(crop_file: str, task: dict, box, bar, size, nbytes: int, frame_time: Op
 
 def run_task(task: dict) -> dict:
     """Crop one source (photo or clip). Returns ``{"image_id", "rows"}`` or ``{"image_id", "error"}``."""
-    key = json.dumps(task["options"], sort_keys=True)
+    key = repr(sorted(task["options"].items()))
     options = _OPTIONS_CACHE.get(key) or _OPTIONS_CACHE.setdefault(key, CropOptions(**task["options"]))
     boxes = [Box(*b) for b in task["boxes"]]
     out_dir, path = Path(task["out_dir"]), Path(task["path"])
@@ -212,14 +234,14 @@ def run_task(task: dict) -> dict:
             for t, frame in iter_frames(path, options.video_interval, options.video_frames == "keyframes",
                                         options.max_frames, options.max_pixels):
                 out, box, bar = cut(frame, boxes, options)
-                name = f"{task['image_id']}_{t:09.3f}s{options.extension}"
+                name = f"{task['stem']}_{t:09.3f}s{options.extension}"
                 nbytes = _save(out, out_dir / name, options)
                 rows.append(_row(name, task, box, bar, frame.size, nbytes, t))
             return {"image_id": task["image_id"], "rows": rows}
         img, full = load_upright(path, boxes, options)
         with img:
             out, box, bar = cut(img, boxes, options, scale=full[0] / img.width, full_size=full)
-        name = task["image_id"] + options.extension
+        name = task["stem"] + options.extension
         nbytes = _save(out, out_dir / name, options)
         return {"image_id": task["image_id"], "rows": [_row(name, task, box, bar, full, nbytes, None)]}
     except BadInput as exc:
@@ -365,20 +387,22 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
     for row in read_manifest(manifest_path):
         rows_by_id.setdefault(row.get("image_id", ""), []).append(row)
 
-    tasks, seen = [], set()
+    tasks, seen, names = [], set(), set()
     opts = {k: v for k, v in vars(options).items()}
     total = len(records)
     for rec in records:
         item = rec.file_name or rec.image_id
-        try:
-            safe_relative(str(rec.image_id) + options.extension, "image id")
-        except TrailcamError as exc:
-            report.skip(item, str(exc))
-            continue
         if rec.image_id in seen:
             report.skip(item, f"duplicate image id {rec.image_id!r} (another source has the same id)")
             continue
         seen.add(rec.image_id)
+        stem = crop_stem(rec, names)
+        try:
+            safe_relative(stem + options.extension, "image id")
+        except TrailcamError as exc:
+            report.skip(item, str(exc))
+            continue
+        names.add(stem.lower())
         path = Path(rec.path)
         try:
             st = path.stat()
@@ -393,14 +417,14 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
         if not options.force and old and all(r.get("fingerprint") == fp for r in old) and _rows_intact(out_dir, old):
             report.up_to_date += 1
             continue
-        tasks.append({"image_id": rec.image_id, "path": str(path), "source_file": rec.file_name or str(path),
+        tasks.append({"image_id": rec.image_id, "stem": stem, "path": str(path), "source_file": rec.file_name or str(path),
                       "boxes": [(b.x, b.y, b.w, b.h, b.category, b.score) for b in rec.boxes],
                       "video": path.suffix.lower() in VIDEO_EXTENSIONS, "options": opts, "out_dir": str(out_dir),
                       "label": rec.label, "location": rec.location, "fingerprint": fp})
     done = total - len(tasks)
     cb(done, total, f"{report.up_to_date} up to date" if report.up_to_date else "")
 
-    last_save = time.monotonic()
+    last_save, save_every = time.monotonic(), _CHECKPOINT_S
     finished = False
     try:
         for result in _results(tasks, _worker_count(options, len(tasks))):
@@ -423,9 +447,11 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
             rows_by_id[image_id] = new_rows
             report.processed += 1
             preview = None
-            if time.monotonic() - last_save > _CHECKPOINT_S:
+            if time.monotonic() - last_save > save_every:
+                t0 = time.monotonic()
                 _write_manifest(manifest_path, rows_by_id)
                 last_save = time.monotonic()
+                save_every = max(_CHECKPOINT_S, 20 * (last_save - t0))   # keep checkpoints under ~5 % of the time
                 preview = _lazy_preview(out_dir, new_rows)
             cb(done, total, image_id, preview)
         finished = True

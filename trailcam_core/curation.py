@@ -92,6 +92,8 @@ class Project:
                 raise DataError(f"{exc}; {reason}; fix or remove the file") from exc
             kept = path.with_name(f"{STATE_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             os.replace(path, kept)
+            with atomic_path(path) as tmp:      # the good copy becomes the state again
+                shutil.copyfile(backup, tmp)
             project = cls(root, images)
             project.warnings.append(f"{exc}; loaded the last good copy {backup.name} instead "
                                     f"(the damaged file was kept as {kept.name})")

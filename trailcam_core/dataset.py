@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -39,16 +38,16 @@ import pyarrow.compute as pc
 
 from . import cct
 from .atomic import atomic_path, write_json
-from .cct import ANNOTATION_COLUMNS, EMPTY, IMAGE_COLUMNS, STANDARD_IMAGE_FIELDS  # noqa: F401 (re-exported)
+from .cct import (ANNOTATION_COLUMNS, ANNOTATION_TABLE_COLUMNS, EMPTY, IMAGE_COLUMNS,  # noqa: F401 (re-exported)
+                  STANDARD_IMAGE_FIELDS)
 from .errors import TrailcamError
 from .paths import confine
 from .records import Box, ImageRecord
 
-LOADER_VERSION = 4
+LOADER_VERSION = 5
 
 
 # ---------------------------------------------------------------------------------- the Dataset
-@dataclass
 class Dataset:
     """Images and annotations of one source, as pandas tables (see the module doc for columns).
 
@@ -57,29 +56,64 @@ class Dataset:
     annotation (annotation_id, image_id, category_id, category, bbox_x/y/w/h in absolute pixels or
     NaN, score).  ``categories``: id -> name.  ``skipped``: (item, reason) for files a folder scan
     could not read.  ``warnings``: things that loaded but look wrong (unparseable dates ...).
+
+    The tables live in Arrow and become pandas DataFrames on first access, so loading and
+    subsetting a large file never pays for a conversion it does not need (``tables()`` gives the
+    Arrow form).  Assigning ``images`` or ``annotations`` replaces them.
     """
 
-    images: pd.DataFrame
-    annotations: pd.DataFrame
-    categories: dict[int, str]
-    root: Path
-    source: Optional[Path] = None
-    bboxes_source: Optional[Path] = None
-    kind: str = "cct"                       # "cct" or "folder"
-    info: dict = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    from_cache: bool = False
-    _raw: Optional[dict] = field(default=None, repr=False)
-    _tables: Optional[tuple] = field(default=None, repr=False)      # Arrow tables for the cache writer
+    def __init__(self, images, annotations, categories: dict[int, str], root: Path, source: Optional[Path] = None,
+                 bboxes_source: Optional[Path] = None, kind: str = "cct", info: Optional[dict] = None,
+                 skipped: Optional[list] = None, warnings: Optional[list] = None, from_cache: bool = False):
+        self._img_tbl = images if isinstance(images, pa.Table) else None
+        self._ann_tbl = annotations if isinstance(annotations, pa.Table) else None
+        self._img_df = None if isinstance(images, pa.Table) else images
+        self._ann_df = None if isinstance(annotations, pa.Table) else annotations
+        self.categories, self.root, self.source, self.bboxes_source = categories, Path(root), source, bboxes_source
+        self.kind, self.info, self.from_cache = kind, info if info is not None else {}, from_cache
+        self.skipped = skipped if skipped is not None else []
+        self.warnings = warnings if warnings is not None else []
+        self._raw: Optional[dict] = None
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.kind}, {len(self)} images, {len(self.categories)} categories, "
+                f"source={self.source}, root={self.root})")
+
+    @property
+    def images(self) -> pd.DataFrame:
+        if self._img_df is None:
+            self._img_df = cct.to_pandas(self._img_tbl)
+        return self._img_df
+
+    @images.setter
+    def images(self, df: pd.DataFrame) -> None:
+        self._img_df, self._img_tbl = df, None
+
+    @property
+    def annotations(self) -> pd.DataFrame:
+        if self._ann_df is None:
+            self._ann_df = cct.to_pandas(self._ann_tbl)
+        return self._ann_df
+
+    @annotations.setter
+    def annotations(self, df: pd.DataFrame) -> None:
+        self._ann_df, self._ann_tbl = df, None
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        """(images, annotations) as Arrow tables, the same rows as the DataFrames."""
+        if self._img_tbl is None:
+            self._img_tbl = pa.Table.from_pandas(self._img_df, preserve_index=False)
+        if self._ann_tbl is None:
+            self._ann_tbl = pa.Table.from_pandas(self._ann_df, preserve_index=False)
+        return self._img_tbl, self._ann_tbl
 
     def __len__(self) -> int:
-        return len(self.images)
+        return self._img_tbl.num_rows if self._img_tbl is not None else len(self._img_df)
 
     @property
     def locations(self) -> list[str]:
         """Sorted location names (numeric names in numeric order)."""
-        return sort_locations(self.images["location"].dropna().unique())
+        return sort_locations(cct.distinct(self.tables()[0]["location"]))
 
     @property
     def category_names(self) -> list[str]:
@@ -248,11 +282,9 @@ def make_dataset(images: pa.Table, ann: pa.Table, categories: dict[int, str], ro
     ids = images["image_id"].combine_chunks()
     images = images.append_column("label", cct.primary_labels(ids, ann))
     if "media" not in images.column_names:
-        images = images.append_column("media", pa.array(["image"] * images.num_rows, pa.string()))
-    images, ann = images.select(IMAGE_COLUMNS), ann.select(ANNOTATION_COLUMNS)
-    ds = Dataset(images=cct.to_pandas(images), annotations=cct.to_pandas(ann), categories=categories, root=root, **kw)
-    ds._tables = (images, ann)
-    return ds
+        images = images.append_column("media", pa.DictionaryArray.from_arrays(
+            pa.repeat(pa.scalar(0, pa.int32()), images.num_rows), pa.array(["image"])))
+    return Dataset(images.select(IMAGE_COLUMNS), ann.select(ANNOTATION_TABLE_COLUMNS), categories, root, **kw)
 
 
 # ------------------------------------------------------------------------------------ the cache
@@ -314,9 +346,9 @@ def _read_cache(cache: Path, key: str, root: Path) -> Optional[Dataset]:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("v") != LOADER_VERSION:
             return None
-        images = cct.to_pandas(_read_table(folder / "images.arrow"))
-        annotations = cct.to_pandas(_read_table(folder / "annotations.arrow"))
-        if list(images.columns) != IMAGE_COLUMNS or list(annotations.columns) != ANNOTATION_COLUMNS:
+        images = _read_table(folder / "images.arrow")
+        annotations = _read_table(folder / "annotations.arrow")
+        if images.column_names != IMAGE_COLUMNS or annotations.column_names != ANNOTATION_TABLE_COLUMNS:
             return None
     except Exception:  # a missing or corrupt cache is rebuilt, never trusted
         return None
@@ -329,9 +361,7 @@ def _read_cache(cache: Path, key: str, root: Path) -> Optional[Dataset]:
 def _write_cache(cache: Path, key: str, ds: Dataset, *sources: Optional[Path]) -> None:
     """Write tables, then meta.json (the commit marker), then the stat record; failures are ignored."""
     folder = cache / key
-    tables = ds._tables or (pa.Table.from_pandas(ds.images, preserve_index=False),
-                            pa.Table.from_pandas(ds.annotations, preserve_index=False))
-    ds._tables = None
+    tables = ds.tables()
     try:
         for name, table in zip(("images", "annotations"), tables):
             with atomic_path(folder / f"{name}.arrow") as tmp:

@@ -214,8 +214,15 @@ class Detections:
 
 def location_from_paths(files) -> np.ndarray:
     """The first folder of each relative path (camera/site folders), "(root)" for top-level files."""
-    parts = [str(f).partition("/") for f in files]
-    return np.array([head if sep else "(root)" for head, sep, _ in parts], dtype=object)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(list(files) if not isinstance(files, (list, np.ndarray, pd.Series)) else files, type=pa.string())
+    if len(arr) == 0:
+        return np.array([], dtype=object)
+    first = pc.list_element(pc.split_pattern(arr, "/", max_splits=1), 0)
+    has_dir = pc.and_(pc.match_substring(arr, "/"), pc.not_equal(first, ""))
+    return np.asarray(pc.if_else(has_dir, first, "(root)").to_numpy(zero_copy_only=False), dtype=object)
 
 
 def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:

@@ -182,12 +182,13 @@ def _decode_one(raw: msgspec.Raw) -> Optional[_Image]:
         return _to_image(msgspec.json.decode(raw))
 
 
-def _image_chunks(images: list, size: int = CHUNK):
+def _image_chunks(images: list, size: Optional[int] = None):
     """Yield (offset, list of image records or None, strict) chunks, decoding raw entries one chunk per call.
 
     ``strict`` is True when every record of the chunk has exactly the documented types, so the
     checks that follow need only look at values (ranges, keys), not at types.
     """
+    size = size or CHUNK
     for start in range(0, len(images), size):
         part = images[start:start + size]
         strict = False
@@ -386,19 +387,20 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
             det_lists = [det_lists[k] for k in kept]
             chunk_files = [keys[k] for k in kept]
             chunk_stored = [fs[k] if type(fs[k]) is str else keys[k] for k in kept]
-            order.extend(start + k for k in kept)
+            order.append(np.asarray(kept, dtype=np.int64) + start)
         else:
             chunk_files, chunk_stored = keys, fs
-            order.extend(range(start, start + len(keys)))
+            order.append(np.arange(start, start + len(keys), dtype=np.int64))
         part = _flatten(det_lists, chunk_files, code_of_key, ccats, dcats, skipped, strict)
         part["image"] += len(files)
         parts.append(part)
         files.extend(chunk_files)
         stored.extend(chunk_stored)
+        cb(min(start + len(keys), len(images)), len(images), "checking records")
         del det_lists, fs, keys
-        cb(min(start + CHUNK, len(images)), len(images), "checking records")
     table = _detection_frame(parts, names)
     del parts
+    order = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
     files, stored, table = _drop_duplicates(files, stored, order, table, skipped)
     image_df = _image_frame(files, stored, len(files), table)
     failures = pd.DataFrame({"file": pd.Series(fail_files, dtype=object),
@@ -411,7 +413,9 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
 _FILE = attrgetter("file")
 _FAILURE = attrgetter("failure")
 _DETECTIONS = attrgetter("detections")
-_FIELDS = attrgetter("category", "conf", "bbox")
+_CATEGORY = attrgetter("category")
+_CONF = attrgetter("conf")
+_BBOX = attrgetter("bbox")
 _CLASSIFICATIONS = attrgetter("classifications")
 _PREV = attrgetter("prev_category")
 #: paths that need the careful check (absolute, backslashes, '..', drive letters, './', '//', trailing '/')
@@ -434,6 +438,36 @@ def _odd_paths(fs: list) -> list:
     starts = np.cumsum([0] + [len(f) + 1 for f in fs[:-1]])
     hits = {int(np.searchsorted(starts, m.start(), side="right") - 1) for m in _ODD_PATH.finditer(joined)}
     return sorted(hits)
+
+
+_PREV_CONF = attrgetter("prev_conf")
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+
+
+def _pick(values: list, index) -> list:
+    """values[index] for an index array, in C (itemgetter) rather than a Python loop."""
+    if len(index) == 0:
+        return []
+    if len(index) == 1:
+        return [values[int(index[0])]]
+    return list(itemgetter(*index.tolist())(values))
+
+
+def _top_classes(lists: list) -> list:
+    """The highest-scoring [class, score] pair of each classification list.
+
+    The format says the lists are sorted by score; that is checked (vectorised) rather than trusted.
+    """
+    tops = list(map(_FIRST, lists))
+    lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    multi = np.flatnonzero(lens > 1)
+    if len(multi):
+        first = np.fromiter(map(_SECOND, _pick(tops, multi)), dtype=float, count=len(multi))
+        second = np.fromiter(map(_SECOND, map(_SECOND, _pick(lists, multi))), dtype=float, count=len(multi))
+        for k in multi[second > first]:
+            tops[k] = max(lists[k], key=_SECOND)
+    return tops
 
 
 def _not_none(values: list) -> np.ndarray:
@@ -551,7 +585,9 @@ def _flatten(det_lists: list, files: list, code_of_key: dict, ccats: dict, dcats
     flat = list(chain.from_iterable(det_lists))
     total = len(flat)
     img = np.repeat(np.arange(len(det_lists), dtype=np.int64), counts)
-    cats, confs, boxes = zip(*map(_FIELDS, flat)) if total else ((), (), ())
+    cats = list(map(_CATEGORY, flat))
+    confs = list(map(_CONF, flat))
+    boxes = list(map(_BBOX, flat))
     try:
         codes = np.fromiter(map(code_of_key.get, cats, repeat(-1)), dtype=np.int64, count=total)
     except TypeError:  # an unhashable category (a list): look each up defensively
@@ -604,25 +640,29 @@ def _flatten(det_lists: list, files: list, code_of_key: dict, ccats: dict, dcats
     cls_conf = np.full(total, np.nan)
     prev_name = np.full(total, None, dtype=object)
     prev_conf = np.full(total, np.nan)
-    with_prev = _not_none(list(map(_PREV, flat))) if total else []
+    prev_all = list(map(_PREV, flat))
+    with_prev = _not_none(prev_all)
     if len(with_prev):
         md = {**dcats, **MD_CATEGORIES}
-        pcs = [flat[j].prev_category for j in with_prev]
-        prev_name[with_prev] = [md.get(pc) or normalise_name(pc) if type(pc) is str else normalise_name(pc)
-                                for pc in pcs]
-        pv, pv_bad = _as_float_array([flat[j].prev_conf for j in with_prev])
+        pcs = _pick(prev_all, with_prev)
+        try:
+            lookup = {pc: md.get(pc) or normalise_name(pc) for pc in set(pcs)}
+            prev_name[with_prev] = list(map(lookup.__getitem__, pcs))
+        except TypeError:  # an unhashable value
+            prev_name[with_prev] = [normalise_name(pc) for pc in pcs]
+        pv, pv_bad = _as_float_array(_pick(list(map(_PREV_CONF, flat)), with_prev))
         with np.errstate(invalid="ignore"):
             prev_conf[with_prev] = np.where(pv_bad | (pv < 0) | (pv > 1), np.nan, pv)
     all_cls = list(map(_CLASSIFICATIONS, flat))
     with_cls = np.flatnonzero(np.fromiter(map(bool, all_cls), dtype=bool, count=total) & good)
     if len(with_cls):
-        lists = [all_cls[j] for j in with_cls]
+        lists = _pick(all_cls, with_cls)
         try:  # the well-formed case, column by column
-            tops = [c[0] if len(c) < 2 or c[0][1] >= c[1][1] else max(c, key=itemgetter(1)) for c in lists]
-            if set(map(len, tops)) != {2}:
+            tops = _top_classes(lists)
+            if not strict and set(map(len, tops)) != {2}:
                 raise TypeError
-            names_ = [ccats.get(t[0]) for t in tops]
-            scores, s_bad = _as_float_array([t[1] for t in tops])
+            names_ = list(map(ccats.get, map(_FIRST, tops)))
+            scores, s_bad = _as_float_array(list(map(_SECOND, tops)))
         except (TypeError, IndexError, KeyError):
             tops = [None] * len(lists)
             names_ = [None] * len(lists)

@@ -223,8 +223,8 @@ class FeatureCache:
             for shard in sorted(self.dir.glob("shard-*.npz")):
                 try:
                     with np.load(shard, allow_pickle=False) as z:
-                        for h, v in zip(z["hashes"], z["vectors"]):
-                            self.index[bytes(h)] = v
+                        for h, v in zip(z["hashes"], z["vectors"]):   # (n, 32) uint8: "S32" would drop trailing NULs
+                            self.index[h.tobytes()] = v
                 except Exception:  # a damaged shard only costs a recompute
                     continue
 
@@ -248,7 +248,8 @@ class FeatureCache:
         dest = self.dir / f"shard-{uuid.uuid4().hex[:12]}.npz"
         with atomic_path(dest, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, hashes=np.array(self.pending_h, dtype="S32"), vectors=np.stack(self.pending_v))
+                np.savez(fh, hashes=np.frombuffer(b"".join(self.pending_h), np.uint8).reshape(-1, 32),
+                         vectors=np.stack(self.pending_v))
         self.pending_h, self.pending_v = [], []
 
 

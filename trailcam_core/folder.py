@@ -133,7 +133,8 @@ def load_folder(source: Path, image_root=None, cache_dir: Optional[Path] = None,
     _assign_sequences(images, burst_gap)
     annotations = pa.table({"annotation_id": pa.array([], pa.string()), "image_id": pa.array([], pa.string()),
                             "category_id": pa.array([], pa.int64()), "category": pa.array([], pa.string()),
-                            **{c: pa.array([], pa.float64()) for c in ("bbox_x", "bbox_y", "bbox_w", "bbox_h", "score")}})
+                            **{c: pa.array([], pa.float64()) for c in ("bbox_x", "bbox_y", "bbox_w", "bbox_h", "score")},
+                            "image_row": pa.array([], pa.int32())})
     table = pa.Table.from_pandas(images, preserve_index=False)
     ds = make_dataset(table, annotations, {}, root, source=source, kind="folder", skipped=skipped)
     if cache_dir is not None and key is not None:

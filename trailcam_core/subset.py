@@ -126,16 +126,6 @@ def _in_hours(hour: pd.Series, start: int, end: int) -> pd.Series:
     return (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
 
 
-def isin(series: pd.Series, values) -> np.ndarray:
-    """Fast membership test for (Arrow-backed) string columns: a boolean numpy array."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(series) if not isinstance(series, (pa.Array, pa.ChunkedArray)) else series
-    value_set = pa.array(list(values) if not isinstance(values, (pa.Array, pd.Series)) else values, pa.string())
-    return pc.fill_null(pc.is_in(arr, value_set=value_set), False).to_numpy(zero_copy_only=False).astype(bool)
-
-
 def _check_names(asked: list[str], valid: list[str], what: str, plural: str) -> list[str]:
     valid_set = {v.lower(): v for v in valid}
     out, unknown = [], []
@@ -151,10 +141,15 @@ def _check_names(asked: list[str], valid: list[str], what: str, plural: str) -> 
 def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Subset:
     """Apply ``options`` to ``dataset`` (see the module doc for the order); raise TrailcamError if
     a filter leaves nothing, naming it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .cct import isin, to_pandas
+
     o = options or SubsetOptions()
-    images, ann = dataset.images, dataset.annotations
-    keep = np.ones(len(images), dtype=bool)
-    steps: list[tuple[str, int]] = [("all images", len(images))]
+    images, ann = dataset.tables()          # filters run on Arrow columns; only the result becomes pandas
+    keep = np.ones(images.num_rows, dtype=bool)
+    steps: list[tuple[str, int]] = [("all images", images.num_rows)]
 
     def step(name: str, mask) -> None:
         nonlocal keep
@@ -166,20 +161,21 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
             raise TrailcamError(f"the subset is empty: the filter {name} left 0 of {before} images "
                                 f"(steps: {'; '.join(f'{n}: {c}' for n, c in steps)})")
 
+    def np_bool(arr) -> np.ndarray:
+        return pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
+
     if o.locations:
         locs = _check_names([str(x) for x in o.locations], dataset.locations, "location", "locations")
         step(f"locations={','.join(locs)}", isin(images["location"], locs))
     cat_names = list(dict.fromkeys(dataset.categories.values()))
-    if o.categories or o.exclude_categories:
-        per_image = ann[["image_id", "category"]]
-        if o.categories:
-            cats = _check_names(o.categories, cat_names, "category", "categories")
-            ids = per_image.loc[isin(per_image["category"], cats), "image_id"]
-            step(f"categories={','.join(cats)}", isin(images["image_id"], ids))
-        if o.exclude_categories:
-            cats = _check_names(o.exclude_categories, cat_names, "category", "categories")
-            ids = per_image.loc[isin(per_image["category"], cats), "image_id"]
-            step(f"exclude_categories={','.join(cats)}", ~isin(images["image_id"], ids))
+    if o.categories:
+        cats = _check_names(o.categories, cat_names, "category", "categories")
+        ids = ann["image_id"].filter(pa.array(isin(ann["category"], cats)))
+        step(f"categories={','.join(cats)}", isin(images["image_id"], ids))
+    if o.exclude_categories:
+        cats = _check_names(o.exclude_categories, cat_names, "category", "categories")
+        ids = ann["image_id"].filter(pa.array(isin(ann["category"], cats)))
+        step(f"exclude_categories={','.join(cats)}", ~isin(images["image_id"], ids))
     if o.empty == "exclude":
         step("empty=exclude", ~isin(images["label"], [EMPTY]))
     elif o.empty == "only":
@@ -187,27 +183,30 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
     elif o.empty != "include":
         raise TrailcamError(f"empty={o.empty!r}: use include, exclude or only")
     if o.unlabelled == "exclude":
-        step("unlabelled=exclude", images["label"].notna().to_numpy())
+        step("unlabelled=exclude", np_bool(pc.is_valid(images["label"])))
     when = images["datetime"]
     if o.date_from or o.date_to:
-        mask = when.notna().to_numpy().copy()
+        mask = np_bool(pc.is_valid(when)).copy()
         if o.date_from:
-            mask &= (when >= _parse_day(o.date_from, "date_from")).fillna(False).to_numpy(dtype=bool)
+            start = pa.scalar(_parse_day(o.date_from, "date_from").to_datetime64(), when.type)
+            mask &= np_bool(pc.greater_equal(when, start))
         if o.date_to:
             end = _parse_day(o.date_to, "date_to") + pd.Timedelta(days=1)
-            mask &= (when < end).fillna(False).to_numpy(dtype=bool)
+            mask &= np_bool(pc.less(when, pa.scalar(end.to_datetime64(), when.type)))
         step(f"date range {o.date_from or '...'} to {o.date_to or '...'}", mask)
-    hour = when.dt.hour if (o.hours or o.time_of_day != "any") else None
-    if o.hours:
-        a, b = parse_hours(o.hours)
-        step(f"hours={o.hours}", _in_hours(hour, a, b).fillna(False).to_numpy(dtype=bool))
-    if o.time_of_day != "any":
-        if o.time_of_day not in ("day", "night"):
-            raise TrailcamError(f"time_of_day={o.time_of_day!r}: use any, day or night")
-        day = _in_hours(hour, o.day_start, o.day_end)
-        mask = day if o.time_of_day == "day" else ~day
-        step(f"time_of_day={o.time_of_day}", (mask & hour.notna()).fillna(False).to_numpy(dtype=bool))
-    chosen = images[keep] if not keep.all() else images
+    if o.hours or o.time_of_day != "any":
+        hour = pd.Series(pc.hour(when).to_numpy(zero_copy_only=False))   # float with NaN where unknown
+        if o.hours:
+            a, b = parse_hours(o.hours)
+            step(f"hours={o.hours}", _in_hours(hour, a, b).to_numpy(dtype=bool) & hour.notna().to_numpy())
+        if o.time_of_day != "any":
+            if o.time_of_day not in ("day", "night"):
+                raise TrailcamError(f"time_of_day={o.time_of_day!r}: use any, day or night")
+            day = _in_hours(hour, o.day_start, o.day_end).to_numpy(dtype=bool)
+            mask = day if o.time_of_day == "day" else ~day
+            step(f"time_of_day={o.time_of_day}", mask & hour.notna().to_numpy())
+    rows = np.flatnonzero(keep)
+    chosen = dataset.images if keep.all() else to_pandas(images.take(pa.array(rows))).set_axis(rows)
     rng = np.random.default_rng(o.seed)
     if o.sequence != "all":
         if o.sequence not in SEQUENCE_POLICIES:
@@ -226,8 +225,17 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
     if o.max_total and len(chosen) > o.max_total:
         chosen = chosen.loc[np.sort(rng.choice(chosen.index.to_numpy(), o.max_total, replace=False))]
         steps.append((f"max_total={o.max_total}", len(chosen)))
+    if len(chosen) == images.num_rows:
+        sub_ann = dataset.annotations
+    elif "image_row" in ann.column_names:       # annotations know their image's row: no string matching
+        selected = np.zeros(images.num_rows + 1, dtype=bool)
+        selected[chosen.index.to_numpy()] = True
+        rows_of = pc.fill_null(ann["image_row"], -1).to_numpy()
+        sub_ann = to_pandas(ann.filter(pa.array(selected[rows_of])))
+    else:
+        sub_ann = to_pandas(ann.filter(pa.array(isin(ann["image_id"], pa.array(chosen["image_id"], pa.string())))))
     chosen = chosen.reset_index(drop=True)
-    sub_ann = ann[isin(ann["image_id"], chosen["image_id"])].reset_index(drop=True)
+    sub_ann = sub_ann.reset_index(drop=True)
     return Subset(dataset=dataset, images=chosen, annotations=sub_ann, options=o, steps=steps)
 
 

@@ -277,20 +277,31 @@ def artifact_features(rgb: np.ndarray) -> dict:
         sign = s_ if sign is None else np.where(sign == s_, sign, 0)
     banding = float((strong & (sign != 0)).mean())
 
-    # 3. colour channels displaced sideways, per band of rows
+    # 3. colour channels displaced sideways, per band of rows: the per-row cross-spectra of the
+    #    red/blue against the green edges are computed once and summed per band (cumulative sums)
     channel = 0.0
     band = max(8, h // 8)
     gx = np.diff(a, axis=1)
+    gx -= gx.mean(axis=1, keepdims=True)
     max_cs = max(3, w // 4)          # camera channel tears reach a quarter of the frame
     cband = max(6, h // 24)           # thin bands: a torn channel may cover only a few rows
-    for y0 in range(0, h - cband + 1, cband // 2):
-        g = gx[y0:y0 + cband, :, 1]
-        if np.abs(g).mean() < 0.3:
-            continue
-        for ch in (0, 2):
-            c = _xcorr(gx[y0:y0 + cband, :, ch], g, max_cs)
-            best = max(c[1:max_cs].max(), c[-max_cs + 1:].max())
-            channel = max(channel, float(best - c[0]))
+    n = 2 * gx.shape[1]
+    spec = np.fft.rfft(gx, n=n, axis=1)                               # (h, n/2+1, 3)
+    energy = np.concatenate([np.zeros((1, 3)), np.cumsum((gx * gx).sum(axis=1), axis=0)])
+    act = np.concatenate([[0.0], np.cumsum(np.abs(gx[:, :, 1]).mean(axis=1))])
+    starts = [y0 for y0 in range(0, h - cband + 1, cband // 2) if (act[y0 + cband] - act[y0]) / cband >= 0.3]
+    for ch in (0, 2):
+        if not starts:
+            break
+        cross = np.concatenate([np.zeros((1, spec.shape[1]), complex),
+                                np.cumsum(spec[:, :, ch] * np.conj(spec[:, :, 1]), axis=0)])
+        sums = np.stack([cross[y0 + cband] - cross[y0] for y0 in starts])
+        corr = np.fft.irfft(sums, n=n, axis=1)
+        den = np.sqrt(np.array([(energy[y0 + cband, ch] - energy[y0, ch]) * (energy[y0 + cband, 1] - energy[y0, 1])
+                                for y0 in starts])) + 1e-6
+        corr /= den[:, None]
+        best = np.maximum(corr[:, 1:max_cs].max(axis=1), corr[:, -max_cs + 1:].max(axis=1))
+        channel = max(channel, float((best - corr[:, 0]).max()))
 
     # 4. blown or flat rows: full-width rows with (almost) no variation, or exact copies of the
     #    row above, in runs of two or more; black rows are left out (flash nights have black skies)
@@ -329,7 +340,7 @@ def _xcorr(x: np.ndarray, g: np.ndarray, max_shift: int) -> np.ndarray:
 
 
 # How each measurement maps to 0..1 (lo -> 0, hi -> 1); tuned on benchmarks/bench_artifacts.py.
-ARTIFACT_RAMPS = {"tear": (0.02, 0.08), "banding": (0.03, 0.09), "channel": (0.02, 0.1),
+ARTIFACT_RAMPS = {"tear": (0.06, 0.14), "banding": (0.03, 0.09), "channel": (0.02, 0.1),
                   "flat_rows": (0.006, 0.02), "smear": (1.9, 2.6)}
 
 
@@ -372,14 +383,15 @@ def label_tags(record: ImageRecord, min_label_score: float = 0.2,
     scores = label_scores or {}
     names = [n for n in record.labels if n]
     if scores:
-        kept = [n for n in names if n not in scores or scores[n] >= min_label_score]
-        model_named = [n for n in kept if n in scores]
-        if kept:
-            animals = [n for n in kept if n != "empty"] or kept
-            src = "model" if all(n in scores for n in animals) else "label"
-            best = max((scores[n] for n in animals if n in scores), default=None)
-            out["species"] = Tag(animals if len(animals) > 1 else animals[0], src, best if src == "model" else None)
-        del model_named
+        # labels a person made win; of the model's top-k guesses only the best one is a tag
+        labelled = [n for n in names if n not in scores]
+        guesses = [(scores[n], n) for n in names if n in scores and scores[n] >= min_label_score]
+        if labelled:
+            animals = [n for n in labelled if n != "empty"] or labelled
+            out["species"] = Tag(animals if len(animals) > 1 else animals[0], "label")
+        elif guesses:
+            score, name = max(guesses)
+            out["species"] = Tag(name, "model", score)
     elif names:
         animals = [n for n in names if n != "empty"] or names
         out["species"] = Tag(animals if len(animals) > 1 else animals[0], "label")
@@ -440,7 +452,11 @@ def tag_records(records: Iterable[ImageRecord], options: Optional[TagOptions] = 
         results = map(_pixel_job, jobs)
         executor = None
     else:
-        executor = ProcessPoolExecutor(max_workers=workers)
+        # forkserver: workers start from a clean process, not a fork of a threaded server (Gradio, ComfyUI)
+        import multiprocessing
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
         results = executor.map(_pixel_job, jobs, chunksize=max(1, min(16, total // (workers * 4))))
     try:
         for i, (rec, res) in enumerate(zip(records, results), 1):

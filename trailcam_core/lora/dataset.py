@@ -53,6 +53,14 @@ def _image_size(path: Path) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
 def _read_metadata_jsonl(folder: Path) -> dict[str, str]:
     meta = folder / "metadata.jsonl"
     out: dict[str, str] = {}
@@ -72,8 +80,9 @@ def _read_metadata_jsonl(folder: Path) -> dict[str, str]:
     return out
 
 
-def scan_folder(folder: str | os.PathLike, caption_extension: str = ".txt") -> list[TrainItem]:
-    """Images under ``folder`` (recursively, hidden folders skipped) with their captions.
+def scan_folder(folder: str | os.PathLike, caption_extension: str = ".txt",
+                exclude: Optional[str | os.PathLike] = None) -> list[TrainItem]:
+    """Images under ``folder`` (recursively, hidden folders and ``exclude`` skipped) with their captions.
 
     Raises TrailcamError when the folder is missing, holds no images, or some images have no
     caption (naming them)."""
@@ -82,7 +91,7 @@ def scan_folder(folder: str | os.PathLike, caption_extension: str = ".txt") -> l
         raise TrailcamError(f"training folder not found: {root}")
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(root).parts)
-                   and "cache" not in p.relative_to(root).parts[:-1])
+                   and not (exclude and _within(p, Path(exclude))))
     if not paths:
         raise TrailcamError(f"no images in {root} (looked for {', '.join(IMAGE_EXTS)})")
     jsonl: dict[Path, dict[str, str]] = {}

@@ -119,7 +119,7 @@ class LoraTrainer:
         model_kind(self.base_model)                                # missing / wrong base model
         self.output_dir = Path(output_dir)
         if isinstance(data, (str, Path)):
-            self.items = ds.scan_folder(data, o.caption_extension)
+            self.items = ds.scan_folder(data, o.caption_extension, exclude=self.output_dir)
             self.data_root = Path(data)
         else:
             self.items = ds.items_from_records(data, o.caption_template, o.trigger_word)
@@ -149,7 +149,12 @@ class LoraTrainer:
         from accelerate import Accelerator
         from diffusers import DDPMScheduler
 
+        from accelerate.state import AcceleratorState
+
         o = self.options
+        # One process may train several times (the Gradio app, ComfyUI) with other precisions:
+        # drop the previous run's accelerator settings, keep the process group.
+        AcceleratorState._reset_state(reset_partial_state=False)
         self.accelerator = acc = Accelerator(mixed_precision=self.precision)
         self.device = acc.device
         self.weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
@@ -172,7 +177,7 @@ class LoraTrainer:
         by_part: dict[str, list[str]] = {"unet": [], "te1": [], "te2": []}
         for part, path in targets.values():
             by_part[part].append(path)
-        self.unet.to(self.device, self.weight_dtype)
+        self.unet.to(dtype=self.weight_dtype)         # on the GPU only after the caches are built
         add_lora(self.unet, by_part["unet"], o.rank, o.alpha)
         for te in self.text_encoders:
             te.requires_grad_(False).to(self.device, self.weight_dtype)
@@ -193,6 +198,7 @@ class LoraTrainer:
         self.model_id = f"{self.base_model.resolve()}:{self.base_model.stat().st_mtime_ns}"
         self._cache_latents(report)
         self._cache_text(report)
+        self.unet.to(self.device)
         groups = [{"params": [p for p in self.unet.parameters() if p.requires_grad], "lr": o.unet_lr}]
         if o.train_text_encoder:
             groups.append({"params": [p for te in self.text_encoders for p in te.parameters() if p.requires_grad],

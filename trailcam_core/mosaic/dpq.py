@@ -27,7 +27,7 @@ def dpq(features: np.ndarray, cell_of: np.ndarray, cols: int, p: float = 16, sam
         exact_limit: int = 6000, block: int = 256, seed: int = 0) -> float:
     """DPQ_p of placing ``features[i]`` at row-major cell ``cell_of[i]`` of a grid ``cols`` wide.
 
-    ``sample``: number of rows to use (default: all when n <= exact_limit, else 2000).
+    ``sample``: number of rows to use (default: all when n <= exact_limit, else 1,000).
     Example: ``dpq(vectors, layout.cell_of, layout.cols)`` -> 0.87.
     """
     x = np.asarray(features, dtype=np.float64)
@@ -38,7 +38,8 @@ def dpq(features: np.ndarray, cell_of: np.ndarray, cols: int, p: float = 16, sam
     gy, gx = np.divmod(cell_of, cols)
     g = np.stack([gy, gx], axis=1).astype(np.float64)
     if sample is None:
-        sample = n if n <= exact_limit else 2000
+        sample = n if n <= exact_limit else 1000
+    block = max(8, min(block, int(5e6 // n)))     # block x n float64 arrays stay around 40 MB
     rows_idx = np.arange(n) if sample >= n else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
     sq = (x * x).sum(1)
 

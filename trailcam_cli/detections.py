@@ -1,0 +1,233 @@
+"""``trailcam detections import | compare | sort | chart | export``: detector results as labels.
+
+Reads MegaDetector batch output (AddaxAI's ``image_recognition_file.json`` included), AddaxAI's
+``results_coco.json`` and SpeciesNet's ``predictions.json``; see docs/detections.md.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trailcam_core.options import add_arguments, from_namespace
+
+from . import _common
+
+
+def _results_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("results", nargs=None if required else "?",
+                   help="detector results: MegaDetector/AddaxAI JSON, AddaxAI results_coco.json or SpeciesNet "
+                        "predictions.json")
+
+
+def _label_args(p: argparse.ArgumentParser) -> None:
+    from trailcam_core.detections import DetectionOptions
+
+    add_arguments(p, DetectionOptions)
+
+
+def _options(args):
+    from trailcam_core.detections import DetectionOptions
+
+    return from_namespace(DetectionOptions, args)
+
+
+def _read(args):
+    from trailcam_core.detections import read_detections
+
+    o = _options(args)
+    with _common.progress("read", unit="step") as cb:
+        det = read_detections(args.results, strip_prefix=o.strip_prefix, progress=cb)
+    print(f"  {det.summary()}")
+    return det, o
+
+
+def _dataset(source):
+    from trailcam_core.dataset import load_dataset
+
+    with _common.progress("scan", unit="file") as cb:
+        return load_dataset(source, progress=cb)
+
+
+def register(sub) -> None:
+    from trailcam_core.detections_sort import SortOptions
+
+    p = sub.add_parser("detections", help="import MegaDetector / AddaxAI / SpeciesNet results as labels; compare "
+                                          "with CCT labels; sort, chart and export them",
+                       description="Detector results as a label source. Actions: import, compare, sort, chart, "
+                                   "export (see 'trailcam detections ACTION -h').")
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    a = acts.add_parser("import", help="read a results file; write per-image labels (and a labelled CCT JSON)",
+                        description="Read and check a results file. Writes OUT/labels.csv (one row per image: "
+                                    "label by the rule, score, location), OUT/skipped.csv (every rejected record "
+                                    "and why) and, with --dataset, OUT/labelled.json: the dataset (CCT JSON or "
+                                    "folder) with the detector's labels and pixel boxes, ready for subset/crop.")
+    _results_arg(a)
+    a.add_argument("--dataset", default=None, help="CCT JSON or image folder the detector ran on (joined by "
+                                                   "relative path)")
+    a.add_argument("--out", default="detections", help="output folder (default: ./detections)")
+    _label_args(a)
+    a.set_defaults(func=cmd_import)
+
+    c = acts.add_parser("compare", help="agreement with CCT labels and animal-vs-empty precision/recall",
+                        description="Compare detector labels with a CCT file's labels. Writes OUT/agreement.csv, "
+                                    "OUT/confusion.csv, OUT/precision_recall.csv and OUT/precision_recall.png.")
+    _results_arg(c)
+    c.add_argument("--dataset", required=True, help="CCT JSON whose labels are the reference")
+    c.add_argument("--out", default="compare", help="output folder (default: ./compare)")
+    c.add_argument("--thresholds", type=float, nargs="+", default=None,
+                   help="thresholds for precision/recall (default: 0.05 0.1 0.2 ... 0.9)")
+    _label_args(c)
+    c.set_defaults(func=cmd_compare)
+
+    s = acts.add_parser("sort", help="copy/link images into <label>/[conf_lo-hi/] folders as AddaxAI does",
+                        description="Sort the images the detector ran on into OUT/<label>/ (optionally "
+                                    "OUT/<label>/conf_0.9-1.0/, optionally count-prefixed like 1474-vehicle). "
+                                    "Originals are never moved; a rerun changes nothing; OUT/placements.csv "
+                                    "lists every placement.")
+    _results_arg(s)
+    s.add_argument("--images", required=True, help="the folder the detector ran on")
+    s.add_argument("--out", required=True, help="output folder that receives the label folders")
+    s.add_argument("--strip-prefix", dest="strip_prefix", default="",
+                   help="leading folder to remove from absolute paths ('auto' = their common folder)")
+    add_arguments(s, SortOptions)
+    s.set_defaults(func=cmd_sort)
+
+    h = acts.add_parser("chart", help="distribution of detections and location x class heat map",
+                        description="Writes OUT/categories.png and OUT/locations.png with the same chart code "
+                                    "as CCT labels. Locations come from --dataset, else from the first folder "
+                                    "of each path.")
+    _results_arg(h)
+    h.add_argument("--dataset", default=None, help="CCT JSON or folder giving each image's location")
+    h.add_argument("--out", default="charts", help="output folder (default: ./charts)")
+    h.add_argument("--per", choices=("detection", "image"), default="detection",
+                   help="count detections (default) or images (empty frames included)")
+    h.add_argument("--top", type=int, default=0, help="show only the N largest classes")
+    _label_args(h)
+    h.set_defaults(func=cmd_chart)
+
+    e = acts.add_parser("export", help="write MegaDetector-format JSON (for Timelapse, MegaDetector tools)",
+                        description="Export as MegaDetector batch output (format 1.4). Either a results file "
+                                    "(optionally restricted to the images of --subset and to detections at or "
+                                    "above --threshold) or, without RESULTS, the labels of --subset itself "
+                                    "(a CCT JSON, e.g. a subset.json).")
+    _results_arg(e, required=False)
+    e.add_argument("--subset", default=None, help="CCT JSON (subset) whose images (and, without RESULTS, labels) "
+                                                  "are exported")
+    e.add_argument("--out", required=True, help="the JSON file to write")
+    e.add_argument("--all-detections", action="store_true",
+                   help="keep detections below the threshold too (as MegaDetector writes them)")
+    _label_args(e)
+    e.set_defaults(func=cmd_export)
+
+
+def _write_csv(df, path: Path) -> Path:
+    from trailcam_core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4f")
+    return path
+
+
+def _skipped_report(stage: str, items) -> "object":
+    from trailcam_core.report import BatchReport
+
+    report = BatchReport(stage)
+    for item, reason in items:
+        report.skip(item, reason)
+    return report
+
+
+def cmd_import(args) -> int:
+    import pandas as pd
+
+    from trailcam_core.detections_join import apply_detections
+
+    det, o = _read(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = _skipped_report("detections import", det.skipped)
+    table = det.labels(o.threshold, o.classification_threshold)
+    report.processed = len(table)
+    report.outputs["labels"] = _write_csv(table, out / "labels.csv")
+    report.outputs["skipped"] = _write_csv(pd.DataFrame(det.skipped, columns=["item", "reason"]), out / "skipped.csv")
+    if args.dataset:
+        from trailcam_core.subset import Subset
+
+        with _common.progress("join", unit="step") as cb:
+            ds = apply_detections(_dataset(args.dataset), det, threshold=o.threshold,
+                                  classification_threshold=o.classification_threshold, progress=cb)
+        print(f"  {ds.detections_join.summary()}")
+        report.outputs["labelled"] = Subset(dataset=ds, images=ds.images, annotations=ds.annotations).write_cct(
+            out / "labelled.json")
+    counts = table["label"].value_counts()
+    print("  labels: " + ", ".join(f"{k} {v}" for k, v in counts.head(12).items())
+          + (" ..." if len(counts) > 12 else ""))
+    return _common.finish(report)
+
+
+def cmd_compare(args) -> int:
+    from trailcam_core.detections_compare import DEFAULT_THRESHOLDS, compare, write_comparison
+
+    det, o = _read(args)
+    comparison = compare(_dataset(args.dataset), det, threshold=o.threshold,
+                         thresholds=args.thresholds or DEFAULT_THRESHOLDS,
+                         classification_threshold=o.classification_threshold)
+    print(f"  {comparison.join.summary()}")
+    for note in comparison.notes:
+        print(f"  note: {note}")
+    print(f"  {comparison.summary()}")
+    return _common.finish(write_comparison(comparison, args.out), max_skipped=10)
+
+
+def cmd_sort(args) -> int:
+    from trailcam_core.detections import read_detections
+    from trailcam_core.detections_sort import SortOptions, sort_detections
+
+    with _common.progress("read", unit="step") as cb:
+        det = read_detections(args.results, strip_prefix=args.strip_prefix, progress=cb)
+    print(f"  {det.summary()}")
+    options = from_namespace(SortOptions, args)
+    with _common.progress("sort") as cb:
+        report = sort_detections(det, args.images, args.out, options, progress=cb)
+    return _common.finish(report)
+
+
+def cmd_chart(args) -> int:
+    from trailcam_core.detections_compare import write_detection_charts
+
+    det, o = _read(args)
+    ds = _dataset(args.dataset) if args.dataset else None
+    report = write_detection_charts(det, args.out, dataset=ds, threshold=o.threshold, per=args.per,
+                                    classification_threshold=o.classification_threshold, top=args.top)
+    return _common.finish(report)
+
+
+def cmd_export(args) -> int:
+    from trailcam_core.detections_io import write_megadetector
+    from trailcam_core.errors import TrailcamError
+    from trailcam_core.report import BatchReport
+
+    report = BatchReport("detections export")
+    if args.results:
+        det, o = _read(args)
+        files = None
+        if args.subset:
+            sub = _dataset(args.subset)
+            from trailcam_core.detections_join import join
+
+            res = join(sub, det)
+            files = det.images["file"].to_numpy()[res.matched["row"].to_numpy(dtype=int)].tolist()
+            for f in res.only_in_dataset:
+                report.skip(f, "in the subset but not in the detections file")
+        path = write_megadetector(det, args.out, threshold=None if args.all_detections else o.threshold, files=files)
+        report.processed = len(det.images) if files is None else len(files)
+    elif args.subset:
+        ds = _dataset(args.subset)
+        path = write_megadetector(ds, args.out)
+        report.processed = len(ds.images)
+    else:
+        raise TrailcamError("export needs a results file, --subset, or both")
+    report.outputs["json"] = path
+    return _common.finish(report)
