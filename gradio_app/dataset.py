@@ -1,7 +1,6 @@
 """Dataset tab: load a CCT JSON, a folder or a detections file; pick a subset; chart, browse, sort, fetch."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import gradio as gr

@@ -49,7 +49,7 @@ def build(ctx: AppContext) -> None:
                               info="SDXL diffusers folder or single-file checkpoint on this machine "
                                    "(the default is a tiny random-weight demo model)")
             ctx.shared["base_model"] = base
-            form = OptionForm(GenerateOptions, main=MAIN)
+            form = OptionForm(GenerateOptions, main=MAIN, defer_more=True)
             with gr.Row():
                 lora = gr.Dropdown(lora_choices(ctx), value=NONE, label="LoRA", allow_custom_value=True,
                                    info="A .safetensors LoRA below the work folder, or a path")
@@ -60,6 +60,7 @@ def build(ctx: AppContext) -> None:
             strength_clip = gr.Slider(-2, 2, value=1.0, step=0.05, label="CLIP strength",
                                       info="How strongly the LoRA changes the text encoders (strength_clip)",
                                       elem_id="strength_clip")
+            form.build_more()
             with gr.Row():
                 run_btn = gr.Button("Generate", variant="primary", elem_id="generate_run")
                 stop_button("generate", "generate_stop")

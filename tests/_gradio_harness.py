@@ -50,11 +50,10 @@ _CLIENT: dict = {}
 
 def get_client():
     """A gradio_client.Client on the shared app (one session; jobs and their Stop share it)."""
-    with _LOCK:
-        if "c" not in _CLIENT:
-            pass
     if "c" not in _CLIENT:
         from gradio_client import Client
 
-        _CLIENT["c"] = Client(get_server()["url"], verbose=False, download_files=False)
+        server = get_server()
+        with _LOCK:
+            _CLIENT.setdefault("c", Client(server["url"], verbose=False, download_files=False))
     return _CLIENT["c"]

@@ -204,6 +204,8 @@ def test_detections_file_from_the_input_folder_labels_the_subset(comfy_server):
         "2": {"class_type": "AutoTagCaptions", "inputs": {**_by_type(load("3_train_lora")[1], "AutoTagCaptions"),
                                                           "subset": ["1", 1], "template": "{species}",
                                                           "trigger": ""}},
+        "3": {"class_type": "SaveCaptionedDataset", "inputs": {"subset": ["2", 0], "folder": "detections/dataset",
+                                                               "format": "jpg", "caption_extension": ".txt"}},
     }
     outputs = ok(comfy_server.run(graph))
     species = {line.strip() for line in outputs["2"]["text"][0].splitlines()} - {""}

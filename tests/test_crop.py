@@ -520,3 +520,44 @@ def test_batch_over_dataset_and_subset(sample_cct, tmp_path):
     # a Dataset itself is accepted (anything with .records())
     rep = crop_batch(ds, tmp_path / "all", CropOptions(size=32, workers=1))
     assert rep.processed + len(rep.skipped) == len(ds)
+
+
+# ---------------------------------------------------------------------------------------------
+# the `trailcam crop` command
+# ---------------------------------------------------------------------------------------------
+def test_cli_crop_folder(tmp_path, capsys):
+    from trailcam_cli import main
+
+    src = make_folder(tmp_path / "src", n=3)
+    (src / "broken.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["crop", str(src), "--out", str(out), "--size", "48", "--format", "png", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "crop: 3 done, 1 skipped" in captured.out
+    assert "broken.jpg: empty file" in captured.err
+    assert len(list(out.rglob("*.png"))) == 3 and (out / MANIFEST).is_file()
+    assert main(["crop", str(src), "--out", str(out), "--size", "48", "--format", "png", "--workers", "1"]) == 0
+    assert "0 done, 3 up to date" in capsys.readouterr().out
+    assert main(["crop", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert "neither a folder nor a CCT JSON" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_crop_cct_json_subprocess(sample_cct, tmp_path):
+    """The real command over a CCT JSON, as a user runs it (a fresh process, the process pool)."""
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "crops"
+    res = subprocess.run([sys.executable, "-m", "trailcam_cli", "crop", str(sample_cct), "--out", str(out),
+                          "--size", "64", "--mode", "bbox", "--workers", "2", "--json"],
+                         cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    n_images = len(json.loads(Path(sample_cct).read_text())["images"])
+    assert report["stage"] == "crop" and report["processed"] + len(report["skipped"]) == n_images
+    rows = read_manifest(out / MANIFEST)
+    assert len({r["image_id"] for r in rows}) == report["processed"]
+    assert all(r["mode"] == "bbox" for r in rows)

@@ -1,6 +1,9 @@
 """Generation on the tiny offline SDXL: strengths mean what ComfyUI's LoraLoader means."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -180,3 +183,18 @@ def test_cli_generate_and_grid(base, loras, tmp_path):
                "--clip-strengths", "1", "--steps", "1", "--width", "64", "--height", "64", "--out", str(tmp_path / "g")])
     assert rc == 0 and (tmp_path / "g" / "strength_grid_flash_seed0.png").is_file()
     assert main(["generate", "--base", str(tmp_path / "missing"), "--out", str(tmp_path / "g")]) == 1
+
+
+def test_mosaic_of_generations(gen, base, loras, tmp_path):
+    from trailcam_core.embed import EmbedOptions
+    from trailcam_core.generate import mosaic_of_generations
+    from trailcam_core.mosaic import MosaicOptions
+
+    opts = GenerateOptions(**{**OPTS.__dict__, "batch": 3})
+    gen.generate(base, [LoraSpec(str(loras[0]), 1.0, 1.0)], opts, out_dir=tmp_path / "gens")
+    report = mosaic_of_generations(tmp_path / "gens", tmp_path / "mosaic", MosaicOptions(tile=32, scatter=False),
+                                   embed_options=EmbedOptions(features="pyramid"))
+    positions = json.loads((tmp_path / "mosaic" / "positions.json").read_text())
+    assert len(positions["items"]) == 3
+    assert {Path(i["file"]).name for i in positions["items"]} == {p.name for p in (tmp_path / "gens").glob("*.png")}
+    assert report.skipped == []

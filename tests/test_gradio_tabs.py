@@ -139,8 +139,8 @@ def test_tags_edit_star_reject_caption_export(app, wd):
     from trailcam_core.curation import Project
 
     s, c = app
-    report, gallery, *_ = (c.predict(folder="crops", labels_from="Labels from the Dataset tab's subset", metadata="",
-                                     artifact_threshold=0.5, min_label_score=0.2, api_name="/tags_run"),)[0] + ()
+    report, gallery = c.predict(folder="crops", labels_from="Labels from the Dataset tab's subset", metadata="",
+                                artifact_threshold=0.5, min_label_score=0.2, api_name="/tags_run")
     ids = Project.open(wd / "crops").ids()
     assert ids and f"{len(ids)} done" in report and len(_gallery(gallery)) == len(ids)
     first, second, third = ids[:3]
@@ -170,7 +170,7 @@ def test_tags_edit_star_reject_caption_export(app, wd):
 # -------------------------------------------------------------------------------------- mosaic
 def test_mosaic_run_and_pick_a_tile(app, wd):
     s, c = app
-    text, mosaic, *_ = c.predict(source="crops", out_name="mosaic", features="pyramid", layout="flas", columns=0,
+    text, mosaic = c.predict(source="crops", out_name="mosaic", features="pyramid", layout="flas", columns=0,
                                  aspect=1.0, tile=32, embedding="pca", api_name="/mosaic_run")
     img = Image.open(_path(mosaic))
     positions = json.loads((wd / "mosaic" / "positions.json").read_text())
@@ -215,6 +215,9 @@ def test_train_stop_saves_a_checkpoint(app, wd):
     while "loss" not in str((job.outputs() or [[""]])[-1][0]):      # a training step, not the set-up
         time.sleep(0.2)
         assert not job.done()
+    # the page stays responsive while training holds the heavy slot
+    gallery = c.predict(folder="crops", show="favorites", api_name="/tags_show")
+    assert len(_gallery(gallery)) == 2 and not job.done()
     assert c.predict(api_name="/train_stop").startswith("Stopping")
     status = job.result(timeout=120)[0]
     assert status.startswith("**Stopped**") and "checkpoint" in status

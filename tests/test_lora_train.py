@@ -195,9 +195,14 @@ def test_resume_continues_exactly_after_cancel(base, data, tmp_path):
 
 
 def test_bf16_mixed_precision_and_gradient_checkpointing_train(base, data, tmp_path):
+    calls = []
     result = train_lora(data, base, tmp_path, tiny_options(mixed_precision="bf16", gradient_checkpointing=True,
-                                                           max_steps=2, unet_targets="attention"))
-    assert result.steps == 2 and all(np.isfinite(result.losses))
+                                                           max_steps=2, unet_targets="attention",
+                                                           gradient_accumulation=2),
+                        lambda done, total, message="", preview=None: calls.append((done, total, message)))
+    # 4 images, batch 2, 2 batches accumulated: one optimizer step per epoch
+    assert result.steps == 2 and result.epoch == 2 and all(np.isfinite(result.losses))
+    assert [c[2].split()[:2] for c in calls if "loss" in c[2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
     assert read_metadata(result.lora_path)["ss_mixed_precision"] == "bf16"
 
 

@@ -243,3 +243,57 @@ def test_viewer_in_a_real_browser(tmp_path):
         loaded = page.evaluate("() => [...cache.values()].filter(i => i.complete && i.naturalWidth).length")
         assert loaded >= 1 and not errors
         browser.close()
+
+
+def test_tiny_and_single_row_grids():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5):
+        lay = compute_layout(rng.random((n, 8)).astype(np.float32))
+        assert is_layout(lay.cell_of, n)
+    row = compute_layout(clustered(50, 8), MosaicOptions(columns=50))
+    assert (row.rows, row.cols) == (1, 50) and is_layout(row.cell_of, 50)
+
+
+@pytest.mark.parametrize("engine", ["auto", "las"])
+def test_layout_can_be_cancelled(engine):
+    from trailcam_core.errors import Cancelled
+
+    def cancel(done, total, message="", preview=None):
+        if done > 100:
+            raise Cancelled("stopped by the user")
+
+    with pytest.raises(Cancelled):
+        compute_layout(clustered(500, 8), MosaicOptions(engine=engine), progress=cancel)
+
+
+def test_cli_embed_then_mosaic(tmp_path, capsys):
+    """`trailcam embed` then `trailcam mosaic` on its .npz, through the real argument parser."""
+    import argparse
+
+    from trailcam_cli import mosaic as cli
+
+    parser = argparse.ArgumentParser(prog="trailcam")
+    cli.register(parser.add_subparsers(dest="command"))
+    src = _photo_folder(tmp_path / "gen", n=9)
+    args = parser.parse_args(["embed", str(src), "--out", str(tmp_path / "e.npz"), "--model", "trailcam-tiny",
+                              "--pretrained", "", "--batch-size", "4"])
+    assert args.func(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("embed: 9 done, 1 skipped") and "dim: 64" in line
+    assert (tmp_path / "embed-cache").is_dir()
+    args = parser.parse_args(["mosaic", str(tmp_path / "e.npz"), "--out", str(tmp_path / "m"), "--tile", "12",
+                              "--embedding", "pca", "--no-scatter", "--aspect", "3", "--json"])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["up_to_date"] == 9 and set(report["outputs"]) >= {"mosaic", "positions", "viewer", "dpq16"}
+    pos = json.loads((tmp_path / "m" / "positions.json").read_text())
+    assert (pos["rows"], pos["cols"]) == (2, 5) and not (tmp_path / "m" / "scatter.png").exists()
+
+
+def test_output_folder_inside_the_source_is_not_fed_back(tmp_path):
+    src = _photo_folder(tmp_path / "photos", n=5)
+    opts = MosaicOptions(tile=8, embedding="pca", quality=False)
+    make_mosaic(src, src / "mosaic", opts, PYRAMID)
+    again = make_mosaic(src, src / "mosaic", opts, PYRAMID)
+    assert json.loads((src / "mosaic" / "positions.json").read_text())["n"] == 5
+    assert again.up_to_date == 5 and again.processed == 0

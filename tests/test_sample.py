@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +95,9 @@ def test_generation_is_deterministic(tmp_path, sample_cct):
         assert (other.parent / rec["file_name"]).read_bytes() == (Path(sample_cct).parent / rec["file_name"]).read_bytes()
 
 
-def test_ensure_sample_reuses_a_complete_sample_and_repairs_a_broken_one(tmp_path):
+def test_ensure_sample_reuses_a_complete_sample_and_repairs_a_broken_one(tmp_path, sample_cct):
     dest = tmp_path / "s"
+    shutil.copytree(Path(sample_cct).parent, dest)
     js = sample.ensure_sample(dest)
     stamp = js.stat().st_mtime_ns
     assert sample.ensure_sample(dest) == js and js.stat().st_mtime_ns == stamp

@@ -227,15 +227,9 @@ def test_tag_collection_matches_the_synthetic_ground_truth(sample_copy):
     assert tod / n >= 0.9 and bars / n >= 0.9
     some = doc["images"][0]
     assert project.tags(some["id"])["location"].value == str(some["location"])
-    # a rerun is up to date; a hand edit survives a forced re-tag, unless asked
+    # a rerun is up to date (nothing analysed again)
     again = tag_collection(sample_copy)
     assert again.processed == 0 and again.up_to_date == n
-    project.set_tag(some["id"], "time_of_day", "twilight")
-    project.save()
-    tag_collection(sample_copy, force=True, options=TagOptions(workers=1))
-    assert Project.open(sample_copy.parent).tags(some["id"])["time_of_day"] == Tag("twilight", "hand")
-    tag_collection(sample_copy, force=True, options=TagOptions(workers=1, overwrite_hand=True))
-    assert Project.open(sample_copy.parent).tags(some["id"])["time_of_day"].source == "pixels"
 
 
 def test_folder_of_crops_borrows_labels_from_metadata(sample_copy, tmp_path):
@@ -255,6 +249,14 @@ def test_folder_of_crops_borrows_labels_from_metadata(sample_copy, tmp_path):
         assert tags["species"].source == "label"
         assert tags["species"].value in want or set(tags["species"].value) <= set(want)
         assert tags["location"].value == str(im["location"])
+    # a hand edit survives a forced re-tag, unless asked
+    first = f"{picked[0]['id']}.jpg"
+    project.set_tag(first, "time_of_day", "twilight")
+    project.save()
+    tag_collection(crops, metadata=sample_copy, force=True, options=TagOptions(workers=1))
+    assert Project.open(crops).tags(first)["time_of_day"] == Tag("twilight", "hand")
+    tag_collection(crops, metadata=sample_copy, force=True, options=TagOptions(workers=1, overwrite_hand=True))
+    assert Project.open(crops).tags(first)["time_of_day"].source == "pixels"
     with pytest.raises(TrailcamError, match="no such"):
         tag_collection(tmp_path / "nope")
 

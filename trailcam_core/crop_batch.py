@@ -279,7 +279,10 @@ def _write_manifest(path: Path, rows_by_id: dict[str, list[dict]]) -> None:
 
 
 def _fingerprint(path: Path, st: os.stat_result, options: CropOptions, boxes: list[Box]) -> str:
-    payload = [str(path.resolve()), st.st_size, st.st_mtime_ns, options.output_key()]
+    key = options.output_key()
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:          # video settings do not shape a photo's crop
+        key = {k: v for k, v in key.items() if not k.startswith("video_") and k != "max_frames"}
+    payload = [str(path.resolve()), st.st_size, st.st_mtime_ns, key]
     if options.mode == "bbox":
         payload.append([[b.x, b.y, b.w, b.h, b.score] for b in boxes])
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -425,13 +428,15 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
     cb(done, total, f"{report.up_to_date} up to date" if report.up_to_date else "")
 
     last_save, save_every = time.monotonic(), _CHECKPOINT_S
+    source_of = {t["image_id"]: t["source_file"] for t in tasks}
+    results = _results(tasks, _worker_count(options, len(tasks)))
     finished = False
     try:
-        for result in _results(tasks, _worker_count(options, len(tasks))):
+        for result in results:
             done += 1
             image_id = result["image_id"]
             if "error" in result:
-                report.skip(next(t["source_file"] for t in tasks if t["image_id"] == image_id), result["error"])
+                report.skip(source_of[image_id], result["error"])
                 cb(done, total, f"skipped {image_id}")
                 continue
             new_rows = result["rows"]
@@ -456,6 +461,7 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
             cb(done, total, image_id, preview)
         finished = True
     finally:
+        results.close()                 # stops the pool now (waits for the crops in flight)
         _write_manifest(manifest_path, rows_by_id)
         if not finished:
             _clean_temp(out_dir)

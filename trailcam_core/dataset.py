@@ -47,6 +47,17 @@ from .records import Box, ImageRecord
 LOADER_VERSION = 5
 
 
+class _RawImages(msgspec.Struct):
+    images: list[msgspec.Raw]
+
+
+class _IdOnly(msgspec.Struct):
+    id: cct.Id
+
+
+_ID_ONLY = msgspec.json.Decoder(_IdOnly)
+
+
 # ---------------------------------------------------------------------------------- the Dataset
 class Dataset:
     """Images and annotations of one source, as pandas tables (see the module doc for columns).
@@ -74,6 +85,7 @@ class Dataset:
         self.skipped = skipped if skipped is not None else []
         self.warnings = warnings if warnings is not None else []
         self._raw: Optional[dict] = None
+        self._raw_all = False
 
     def __repr__(self) -> str:
         return (f"Dataset({self.kind}, {len(self)} images, {len(self.categories)} categories, "
@@ -123,17 +135,26 @@ class Dataset:
         """Absolute path of ``file_name`` under ``root``; raises UnsafePathError if it would leave root."""
         return confine(self.root, file_name, what="file_name")
 
-    def raw_images(self) -> dict[str, dict]:
-        """image_id -> the image record exactly as the source JSON has it (extra fields included).
-
-        Parsed on first use (the tables never need it); empty for folder datasets.
-        """
-        if self._raw is None:
-            self._raw = {}
-            if self.kind == "cct" and self.source is not None and self.source.is_file():
-                data = msgspec.json.decode(self.source.read_bytes())
-                self._raw = {str(im["id"]): im for im in data.get("images", [])}
-        return self._raw
+    def raw_images(self, ids: Optional[Iterable[str]] = None) -> dict[str, dict]:
+        """image_id -> the image record exactly as the source JSON has it (extra fields included),
+        for ``ids`` (all when None).  Read from the source on demand (the tables never need it):
+        records are located raw and only the wanted ones are decoded.  Empty for folders."""
+        if self.kind != "cct" or self.source is None or not self.source.is_file():
+            return {}
+        wanted = None if ids is None else {str(i) for i in ids}
+        if self._raw is not None and (wanted is None and self._raw_all or
+                                      wanted is not None and wanted <= self._raw.keys()):
+            return self._raw if wanted is None else {k: self._raw[k] for k in wanted}
+        doc = msgspec.json.decode(self.source.read_bytes(), type=_RawImages)
+        out = {}
+        for raw in doc.images:
+            iid = _ID_ONLY.decode(raw).id
+            iid = iid if isinstance(iid, str) else str(iid)
+            if wanted is None or iid in wanted:
+                out[iid] = msgspec.json.decode(raw)
+        self._raw = {**(self._raw or {}), **out}
+        self._raw_all = self._raw_all or wanted is None
+        return out
 
     def records(self, ids: Optional[Iterable[str]] = None) -> list[ImageRecord]:
         """ImageRecords for ``ids`` (all images when None), in table order, with labels and boxes.
@@ -159,7 +180,7 @@ def build_records(ds: Dataset, images: pd.DataFrame, annotations: pd.DataFrame) 
         if not np.isnan(x):
             boxes.setdefault(iid, []).append(Box(float(x), float(y), float(w), float(h), cat,
                                                  None if np.isnan(score) else float(score)))
-    raw = ds.raw_images() if ds.kind == "cct" else {}
+    raw = ds.raw_images(images["image_id"]) if ds.kind == "cct" else {}
     out = []
     for row in images.itertuples(index=False):
         extra = {k: v for k, v in raw.get(row.image_id, {}).items() if k not in STANDARD_IMAGE_FIELDS}

@@ -239,7 +239,7 @@ def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:
 
 def write_megadetector(source, out_json, **kwargs) -> Path:
     """Write detections, a Dataset or a Subset as MegaDetector-format JSON (see detections_io)."""
-    from .detections_io import write_megadetector as _write
+    from .detections_export import write_megadetector as _write
 
     return _write(source, out_json, **kwargs)
 

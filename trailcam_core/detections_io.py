@@ -21,18 +21,18 @@ Formats read (detected from the content, not the file name):
 Bad records are skipped and listed with a reason naming the image and the field; the file
 as a whole is rejected only when it is not a results file or its version is unknown.
 
-Written: MegaDetector format 1.4 (:func:`write_megadetector`), from a :class:`Detections`,
-a Dataset or a Subset, so a curated subset opens in Timelapse or MegaDetector's postprocessing.
+This module holds the entry point, the decoding and the MegaDetector reader; the column work
+is in ``detections_flatten``, the COCO and SpeciesNet readers in ``detections_formats``, and
+the writer (MegaDetector format 1.4, from a :class:`Detections`, a Dataset or a Subset, for
+Timelapse and MegaDetector's postprocessing) in ``detections_export``.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import gc
 import os
 import re
 from contextlib import contextmanager
-from itertools import chain, repeat
-from operator import attrgetter, is_, is_not, itemgetter
+from operator import attrgetter
 from pathlib import Path, PureWindowsPath
 from typing import Any, Optional
 
@@ -40,33 +40,19 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
-from .detections import MD_CATEGORIES, Detections, coarse_class, normalise_name, EMPTY
+from .detections import Detections, normalise_name
+from .detections_flatten import NOT_OBJECT, flatten, none_at, not_none
 from .errors import DataError, UnsafePathError
 from .paths import safe_relative
 from .progress import ensure
 
 #: format versions of MegaDetector's batch output this reader understands
 KNOWN_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6")
-#: boxes may overshoot 0..1 by rounding (MegaDetector writes 4 decimals); beyond this they are bad
-BOX_TOLERANCE = 1e-3
-
-
 # ------------------------------------------------------------------------------------ decoding
 # The file is decoded once by msgspec straight into small structs (no dict per record, not
 # tracked by the garbage collector); unknown fields are skipped without being materialised.
 # Values stay loosely typed (Any) so that one bad record does not fail the whole decode: the
 # checks happen afterwards, vectorised, and name the image and the field.
-class _NotObject:
-    """Marks a detection entry that was not a JSON object (only seen on the slow path)."""
-
-    def __repr__(self) -> str:
-        return "<not an object>"
-
-
-NOT_OBJECT = _NotObject()
-
-
 class _Det(msgspec.Struct, gc=False):
     category: Any = None
     conf: Any = None
@@ -230,9 +216,11 @@ def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:
     cb(1, 3, "checking records")
     with _no_gc():
         if top.predictions is not None and top.images is None:
-            result = _read_speciesnet(top, path, strip_prefix)
+            from .detections_formats import read_speciesnet
+            result = read_speciesnet(top, path, strip_prefix)
         elif top.annotations is not None and top.categories is not None:
-            result = _read_coco(top, path, strip_prefix)
+            from .detections_formats import read_coco
+            result = read_coco(top, path, strip_prefix)
         elif top.images is not None and (top.detection_categories is not None or top.info is not None):
             result = _read_megadetector(top, path, strip_prefix, progress=cb)
         else:
@@ -363,7 +351,7 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
                 drop.add(k)
         failures = list(map(_FAILURE, chunk)) if strict else [im.failure if im is not None else None
                                                                  for im in chunk]
-        for k in _not_none(failures):
+        for k in not_none(failures):
             if k in drop:
                 continue
             fail_files.append(keys[k])
@@ -373,7 +361,7 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
             drop.add(k)
         det_lists = list(map(_DETECTIONS, chunk)) if strict else [im.detections if im is not None else None
                                                                    for im in chunk]
-        nonlist = _none_at(det_lists) if strict else [k for k, d in enumerate(det_lists) if type(d) is not list]
+        nonlist = none_at(det_lists) if strict else [k for k, d in enumerate(det_lists) if type(d) is not list]
         for k in nonlist:
             if k in drop:
                 continue
@@ -391,7 +379,7 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
         else:
             chunk_files, chunk_stored = keys, fs
             order.append(np.arange(start, start + len(keys), dtype=np.int64))
-        part = _flatten(det_lists, chunk_files, code_of_key, ccats, dcats, skipped, strict)
+        part = flatten(det_lists, chunk_files, code_of_key, ccats, dcats, skipped, strict)
         part["image"] += len(files)
         parts.append(part)
         files.extend(chunk_files)
@@ -413,11 +401,6 @@ def _read_megadetector(top: _Top, path: Path, strip_prefix: str, fmt: str = "meg
 _FILE = attrgetter("file")
 _FAILURE = attrgetter("failure")
 _DETECTIONS = attrgetter("detections")
-_CATEGORY = attrgetter("category")
-_CONF = attrgetter("conf")
-_BBOX = attrgetter("bbox")
-_CLASSIFICATIONS = attrgetter("classifications")
-_PREV = attrgetter("prev_category")
 #: paths that need the careful check (absolute, backslashes, '..', drive letters, './', '//', trailing '/')
 _ODD_PATH = re.compile(r"^[/\\]|\\|\.\.|:|//|\./|/$|^$", re.M)
 
@@ -438,45 +421,6 @@ def _odd_paths(fs: list) -> list:
     starts = np.cumsum([0] + [len(f) + 1 for f in fs[:-1]])
     hits = {int(np.searchsorted(starts, m.start(), side="right") - 1) for m in _ODD_PATH.finditer(joined)}
     return sorted(hits)
-
-
-_PREV_CONF = attrgetter("prev_conf")
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
-
-
-def _pick(values: list, index) -> list:
-    """values[index] for an index array, in C (itemgetter) rather than a Python loop."""
-    if len(index) == 0:
-        return []
-    if len(index) == 1:
-        return [values[int(index[0])]]
-    return list(itemgetter(*index.tolist())(values))
-
-
-def _top_classes(lists: list) -> list:
-    """The highest-scoring [class, score] pair of each classification list.
-
-    The format says the lists are sorted by score; that is checked (vectorised) rather than trusted.
-    """
-    tops = list(map(_FIRST, lists))
-    lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    multi = np.flatnonzero(lens > 1)
-    if len(multi):
-        first = np.fromiter(map(_SECOND, _pick(tops, multi)), dtype=float, count=len(multi))
-        second = np.fromiter(map(_SECOND, map(_SECOND, _pick(lists, multi))), dtype=float, count=len(multi))
-        for k in multi[second > first]:
-            tops[k] = max(lists[k], key=_SECOND)
-    return tops
-
-
-def _not_none(values: list) -> np.ndarray:
-    """Positions of entries that are not None (C-level pass)."""
-    return np.flatnonzero(np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values)))
-
-
-def _none_at(values: list) -> np.ndarray:
-    return np.flatnonzero(np.fromiter(map(is_, values, repeat(None)), dtype=bool, count=len(values)))
 
 
 def _drop_duplicates(files: list, stored: list, order: list, table: pd.DataFrame, skipped: list):
@@ -540,503 +484,4 @@ def _image_frame(files, stored, n, table, width=None, height=None, when=None) ->
     })
 
 
-def _as_float_array(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """values -> float array, plus a mask of entries that were not numbers (bools, None, text)."""
-    if set(map(type, values)) <= {float, int}:  # np.array alone would accept "0.5" and True
-        return np.array(values, dtype=float), np.zeros(len(values), dtype=bool)
-    arr = np.full(len(values), np.nan)
-    bad = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if type(v) in (int, float):
-            arr[i] = v
-        else:
-            bad[i] = True
-    return arr, bad
-
-
-def _as_box_array(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """[x, y, w, h] lists -> (n, 4) float array, plus a mask of entries that are not four numbers."""
-    n = len(values)
-    try:
-        if set(map(len, values)) <= {4} and set(map(type, chain.from_iterable(values))) <= {float, int}:
-            return (np.fromiter(chain.from_iterable(values), dtype=float, count=4 * n).reshape(n, 4),
-                    np.zeros(n, dtype=bool))
-    except TypeError:  # an entry without a length (None, a number)
-        pass
-    arr = np.full((n, 4), np.nan)
-    bad = np.zeros(n, dtype=bool)
-    for i, v in enumerate(values):
-        if type(v) is list and len(v) == 4 and all(type(c) in (int, float) for c in v):
-            arr[i] = v
-        else:
-            bad[i] = True
-    return arr, bad
-
-
-def _flatten(det_lists: list, files: list, code_of_key: dict, ccats: dict, dcats: dict, skipped: list,
-             strict: bool = False) -> dict:
-    """Flatten one chunk's detection lists into validated column arrays (vectorised checks).
-
-    Returns a dict of equally long arrays holding only the valid detections; ``image`` is the
-    row in ``files``.  Every rejected detection adds an (image, reason) pair to ``skipped``.
-    ``strict`` chunks were decoded with the documented types, so only values are checked.
-    """
-    counts = np.fromiter(map(len, det_lists), dtype=np.int64, count=len(det_lists))
-    flat = list(chain.from_iterable(det_lists))
-    total = len(flat)
-    img = np.repeat(np.arange(len(det_lists), dtype=np.int64), counts)
-    cats = list(map(_CATEGORY, flat))
-    confs = list(map(_CONF, flat))
-    boxes = list(map(_BBOX, flat))
-    try:
-        codes = np.fromiter(map(code_of_key.get, cats, repeat(-1)), dtype=np.int64, count=total)
-    except TypeError:  # an unhashable category (a list): look each up defensively
-        codes = np.array([code_of_key.get(c, -1) if isinstance(c, str) else -1 for c in cats], dtype=np.int64)
-    if strict:
-        conf = np.fromiter(confs, dtype=float, count=total)
-        conf_bad = np.zeros(total, dtype=bool)
-        box = np.fromiter(chain.from_iterable(boxes), dtype=float, count=4 * total).reshape(total, 4)
-        box_bad = conf_bad
-    else:
-        conf, conf_bad = _as_float_array(confs)
-        box, box_bad = _as_box_array(boxes)
-
-    bad_cat = codes < 0
-    with np.errstate(invalid="ignore"):
-        bad_conf = conf_bad | np.isnan(conf) | (conf < 0) | (conf > 1)
-        x, y, w, h = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
-        bad_size = ~box_bad & ((w <= 0) | (h <= 0))
-        bad_range = ~box_bad & ~bad_size & ((x < -BOX_TOLERANCE) | (y < -BOX_TOLERANCE) |
-                                            (x + w > 1 + BOX_TOLERANCE) | (y + h > 1 + BOX_TOLERANCE))
-    bad = bad_cat | bad_conf | box_bad | bad_size | bad_range
-    starts = np.r_[0, np.cumsum(counts)[:-1]] if len(counts) else np.zeros(0, dtype=np.int64)
-    for j in np.flatnonzero(bad):
-        i = img[j]
-        where = f"image {files[i]!r}: detections[{j - starts[i]}]"
-        if cats[j] is NOT_OBJECT:
-            reason = f"{where} is not an object"
-        elif box_bad[j]:
-            reason = f"{where}.bbox {boxes[j]!r} is not four numbers [x_min, y_min, width, height]"
-        elif bad_cat[j]:
-            reason = f"{where}.category {cats[j]!r} is not a key of detection_categories"
-        elif bad_conf[j]:
-            reason = f"{where}.conf {confs[j]!r} is not a number in 0..1"
-        elif bad_size[j]:
-            reason = f"{where}.bbox {boxes[j]!r} has a negative or zero width/height"
-        else:
-            reason = f"{where}.bbox {boxes[j]!r} lies outside the image (normalised 0..1)"
-        skipped.append((files[i], reason))
-    del cats, confs, boxes
-    good = ~bad
-    # clip rounding overshoot into the image
-    with np.errstate(invalid="ignore"):
-        x0 = np.clip(x, 0.0, 1.0)
-        y0 = np.clip(y, 0.0, 1.0)
-        w0 = np.minimum(w, 1.0 - x0)
-        h0 = np.minimum(h, 1.0 - y0)
-
-    # classifications and AddaxAI's prev_category (a minority of detections)
-    cls_name = np.full(total, None, dtype=object)
-    cls_conf = np.full(total, np.nan)
-    prev_name = np.full(total, None, dtype=object)
-    prev_conf = np.full(total, np.nan)
-    prev_all = list(map(_PREV, flat))
-    with_prev = _not_none(prev_all)
-    if len(with_prev):
-        md = {**dcats, **MD_CATEGORIES}
-        pcs = _pick(prev_all, with_prev)
-        try:
-            lookup = {pc: md.get(pc) or normalise_name(pc) for pc in set(pcs)}
-            prev_name[with_prev] = list(map(lookup.__getitem__, pcs))
-        except TypeError:  # an unhashable value
-            prev_name[with_prev] = [normalise_name(pc) for pc in pcs]
-        pv, pv_bad = _as_float_array(_pick(list(map(_PREV_CONF, flat)), with_prev))
-        with np.errstate(invalid="ignore"):
-            prev_conf[with_prev] = np.where(pv_bad | (pv < 0) | (pv > 1), np.nan, pv)
-    all_cls = list(map(_CLASSIFICATIONS, flat))
-    with_cls = np.flatnonzero(np.fromiter(map(bool, all_cls), dtype=bool, count=total) & good)
-    if len(with_cls):
-        lists = _pick(all_cls, with_cls)
-        try:  # the well-formed case, column by column
-            tops = _top_classes(lists)
-            if not strict and set(map(len, tops)) != {2}:
-                raise TypeError
-            names_ = list(map(ccats.get, map(_FIRST, tops)))
-            scores, s_bad = _as_float_array(list(map(_SECOND, tops)))
-        except (TypeError, IndexError, KeyError):
-            tops = [None] * len(lists)
-            names_ = [None] * len(lists)
-            scores, s_bad = np.full(len(lists), np.nan), np.ones(len(lists), dtype=bool)
-        with np.errstate(invalid="ignore"):
-            s_bad = s_bad | (scores < 0) | (scores > 1)
-        for k, j in enumerate(with_cls):
-            if names_[k] is not None and not s_bad[k]:
-                cls_name[j] = names_[k]
-                cls_conf[j] = scores[k]
-                continue
-            i = img[j]
-            top = tops[k]
-            what = (f"class {top[0]!r} is not a key of classification_categories" if top is not None and not s_bad[k]
-                    else f"{lists[k]!r} is not a list of [class key, score in 0..1] pairs")
-            skipped.append((files[i], f"image {files[i]!r}: detections[{j - starts[i]}].classifications {what}; "
-                                      f"the detector class is used"))
-    return {"image": img[good], "code": codes[good], "conf": conf[good], "x": x0[good], "y": y0[good],
-            "w": w0[good], "h": h0[good], "classification": cls_name[good], "classification_conf": cls_conf[good],
-            "prev_category": prev_name[good], "prev_conf": prev_conf[good]}
-
-
-# ---------------------------------------------------------------------------------- AddaxAI COCO
-def _read_coco(top: _Top, path: Path, strip_prefix: str) -> Detections:
-    skipped: list = []
-    cats_raw = top.categories
-    if not isinstance(cats_raw, list):
-        raise DataError(f"{path}: field 'categories' is not a list")
-    cat_names: dict = {}
-    for k, c in enumerate(cats_raw):
-        if not isinstance(c, dict) or "id" not in c or not isinstance(c.get("name"), str) or not c["name"].strip():
-            skipped.append((f"categories[{k}]", f"categories[{k}] needs an 'id' and a non-blank 'name'"))
-            continue
-        cat_names[c["id"]] = normalise_name(c["name"])
-    label_dirs = set(cat_names.values()) | {EMPTY}
-    images, annotations = top.images, top.annotations
-    if not isinstance(images, list) or not isinstance(annotations, list):
-        raise DataError(f"{path}: fields 'images' and 'annotations' must be lists")
-    images = [im for _, chunk, _ in _image_chunks(images) for im in chunk]
-    clean = _PathCleaner(strip_prefix, [im.file_name if im is not None else None for im in images])
-    files, stored, width, height, when, conf_bins = [], [], [], [], [], []
-    row_of_id: dict = {}
-    seen: dict = {}
-    for i, im in enumerate(images):
-        if im is None or im.id is None:
-            skipped.append((f"images[{i}]", f"images[{i}] is not an object with an 'id'"))
-            continue
-        name = im.file_name
-        try:
-            full = clean(name, f"images[{i}]")
-        except UnsafePathError as exc:
-            skipped.append((str(name) if isinstance(name, str) else f"images[{i}]",
-                            str(exc).replace("field 'file'", "field 'file_name'")))
-            continue
-        key, conf_bin = _unsort(full, label_dirs)
-        if key in seen:
-            skipped.append((key, f"image {full!r}: duplicate 'file_name' (also images[{seen[key]}]); kept the first"))
-            continue
-        w, h = im.width, im.height
-        size_ok = type(w) in (int, float) and type(h) in (int, float) and w > 0 and h > 0
-        if not size_ok:
-            skipped.append((key, f"image {full!r}: field 'width'/'height' ({w!r} x {h!r}) is not a positive size; "
-                                 f"its boxes cannot be normalised and are skipped"))
-        seen[key] = i
-        try:
-            row_of_id[im.id] = (len(files), float(w) if size_ok else None, float(h) if size_ok else None)
-        except TypeError:
-            skipped.append((key, f"image {full!r}: field 'id' {im.id!r} is not a number or text"))
-            continue
-        files.append(key)
-        stored.append(full)
-        width.append(int(w) if size_ok else pd.NA)
-        height.append(int(h) if size_ok else pd.NA)
-        dc = im.date_captured
-        when.append(None if dc in (None, "", "NA") else str(dc))
-        conf_bins.append(conf_bin)
-    rows_img, rows_cat, rows_conf, rows_box = [], [], [], []
-    for k, ann in enumerate(annotations):
-        where = f"annotations[{k}]"
-        if not isinstance(ann, dict):
-            skipped.append((where, f"{where} is not an object"))
-            continue
-        try:
-            ref = row_of_id.get(ann.get("image_id"))
-        except TypeError:
-            ref = None
-        if ref is None:
-            skipped.append((where, f"{where}.image_id {ann.get('image_id')!r} names no (valid) image"))
-            continue
-        row, w, h = ref
-        fname = files[row]
-        try:
-            cat = cat_names.get(ann.get("category_id"))
-        except TypeError:
-            cat = None
-        if cat is None:
-            skipped.append((fname, f"image {fname!r}: {where}.category_id {ann.get('category_id')!r} is not in "
-                                   f"'categories'"))
-            continue
-        if w is None:
-            continue  # reported once for the image
-        bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(type(v) in (int, float) for v in bbox)):
-            skipped.append((fname, f"image {fname!r}: {where}.bbox {bbox!r} is not four numbers"))
-            continue
-        bx, by, bw, bh = bbox
-        if bw <= 0 or bh <= 0:
-            skipped.append((fname, f"image {fname!r}: {where}.bbox {bbox!r} has a negative or zero width/height"))
-            continue
-        if bx < -1 or by < -1 or bx + bw > w + 1 or by + bh > h + 1:
-            skipped.append((fname, f"image {fname!r}: {where}.bbox {bbox!r} lies outside the {w:g}x{h:g} image"))
-            continue
-        score = ann.get("score")
-        if score is not None and not (type(score) in (int, float) and 0 <= score <= 1):
-            skipped.append((fname, f"image {fname!r}: {where}.score {score!r} is not a number in 0..1"))
-            continue
-        x0, y0 = max(bx, 0), max(by, 0)
-        rows_img.append(row)
-        rows_cat.append(cat)
-        rows_conf.append(np.nan if score is None else float(score))
-        rows_box.append((x0 / w, y0 / h, min(bw, w - x0) / w, min(bh, h - y0) / h))
-    order = np.argsort(np.asarray(rows_img, dtype=np.int64), kind="stable")
-    box = np.asarray(rows_box, dtype=float).reshape(-1, 4)[order]
-    n_det = len(rows_img)
-    table = pd.DataFrame({
-        "image": np.asarray(rows_img, dtype=np.int64)[order],
-        "category": pd.Categorical(np.asarray(rows_cat, dtype=object)[order] if n_det else [],
-                                   categories=sorted(set(cat_names.values()))),
-        "conf": np.asarray(rows_conf, dtype=float)[order],
-        "x": box[:, 0], "y": box[:, 1], "w": box[:, 2], "h": box[:, 3],
-        "classification": pd.Series([None] * n_det, dtype=object),
-        "classification_conf": np.full(n_det, np.nan),
-        "prev_category": pd.Series([None] * n_det, dtype=object),
-        "prev_conf": np.full(n_det, np.nan),
-    })
-    image_df = _image_frame(files, stored, len(files), table, width, height, when)
-    image_df["conf_bin"] = pd.Series(conf_bins, dtype=object)
-    info = top.info if isinstance(top.info, dict) else {}
-    return Detections(images=image_df, detections=table, skipped=skipped, info=info,
-                      detection_categories={str(k): v for k, v in cat_names.items()}, format="addaxai-coco",
-                      format_version="coco")
-
-
-def _unsort(full: str, label_dirs: set) -> tuple[str, Optional[str]]:
-    """Undo AddaxAI's sorted layout: ``coyote/conf_0.9-1.0/a/b.jpg`` -> (``a/b.jpg``, ``conf_0.9-1.0``)."""
-    parts = full.split("/")
-    if len(parts) < 2:
-        return full, None
-    first = normalise_name(parts[0])
-    is_label = first in label_dirs or all(p in label_dirs for p in first.split("_"))
-    if not is_label:
-        return full, None
-    rest = parts[1:]
-    conf_bin = None
-    if len(rest) >= 2 and (rest[0].startswith("conf_") or rest[0] == "verified"):
-        conf_bin = rest[0]
-        rest = rest[1:]
-    return "/".join(rest), conf_bin
-
-
-# ------------------------------------------------------------------------------------ SpeciesNet
-def _taxon_name(prediction: str) -> str:
-    """``uuid;mammalia;carnivora;canidae;canis;latrans;coyote`` -> ``coyote`` (most specific name given)."""
-    tokens = [t.strip() for t in str(prediction).split(";")]
-    if len(tokens) >= 7:
-        if tokens[-1]:
-            return tokens[-1]
-        for t in reversed(tokens[1:-1]):
-            if t:
-                return t
-        return "unknown"
-    return tokens[-1] or "unknown"
-
-
-def _read_speciesnet(top: _Top, path: Path, strip_prefix: str) -> Detections:
-    preds = top.predictions
-    if not isinstance(preds, list):
-        raise DataError(f"{path}: field 'predictions' is not a list")
-    dcats: dict = {}
-    ccats: dict = {}
-    images: list = []
-    for p in preds:
-        if not isinstance(p, dict):
-            images.append(None)
-            continue
-        out = _Image(file=p.get("filepath"))
-        if p.get("failures"):
-            fails = p["failures"]
-            out.failure = ", ".join(map(str, fails)) if isinstance(fails, list) else str(fails)
-            images.append(out)
-            continue
-        dets = []
-        raw_dets = p.get("detections")
-        for d in raw_dets if isinstance(raw_dets, list) else []:
-            det = _to_det(d)
-            if type(d) is dict:
-                key, label = str(d.get("category")), d.get("label")
-                if isinstance(label, str) and label.strip():
-                    dcats.setdefault(key, "person" if normalise_name(label) == "human" else label)
-                det.category = key
-            dets.append(det)
-        cls_string, cls_score = p.get("prediction"), p.get("prediction_score")
-        if cls_string is None and isinstance(p.get("classifications"), dict):
-            classes, scores = p["classifications"].get("classes"), p["classifications"].get("scores")
-            if classes and scores:
-                cls_string, cls_score = classes[0], scores[0]
-        if isinstance(cls_string, str):
-            name = _taxon_name(cls_string)
-            if name.endswith("homo species"):
-                name = "human"
-            if normalise_name(name) != "blank":
-                cid = next((k for k, v in ccats.items() if v == name), str(len(ccats)))
-                ccats[cid] = name
-                if not dets:  # a whole-image prediction with no detection: one whole-image box
-                    coarse = coarse_class(name)
-                    key = next((k for k, v in dcats.items() if normalise_name(v) == coarse), None)
-                    if key is None:
-                        key = {"animal": "1", "person": "2", "vehicle": "3"}[coarse]
-                        dcats.setdefault(key, coarse)
-                    dets = [_Det(category=key, conf=cls_score, bbox=[0.0, 0.0, 1.0, 1.0])]
-                for det in dets:
-                    det.classifications = [[cid, cls_score]]
-        out.detections = dets
-        images.append(out)
-    for k, v in MD_CATEGORIES.items():
-        dcats.setdefault(k, v)
-    version = next((p.get("model_version") for p in preds if isinstance(p, dict) and p.get("model_version")), None)
-    converted = _Top(info={"format_version": "1.4", "detector": "speciesnet", "model_version": version},
-                     detection_categories=dcats, classification_categories=ccats, images=images)
-    return _read_megadetector(converted, path, strip_prefix, fmt="speciesnet")
-
-
-# ---------------------------------------------------------------------------------------- export
-def write_megadetector(source, out_json, threshold: Optional[float] = None, files=None,
-                       detector: Optional[str] = None, progress=None) -> Path:
-    """Write MegaDetector batch output (format 1.4) that Timelapse and MegaDetector's tools open.
-
-    ``source`` is a :class:`Detections` (re-exported, optionally only ``files`` and only
-    detections at/above ``threshold``) or anything with ``.images`` and ``.annotations`` tables
-    in the Dataset contract (a Dataset or a Subset): each annotation becomes a detection of its
-    MegaDetector class (animal/person/vehicle) carrying the species as its classification,
-    ``conf`` = its ``score`` (1.0 for a human label), the box normalised by the image size (the
-    whole image when the label has no box or the size is unknown).  Empty images get
-    ``"detections": []``; unlabelled images are left out.  Returns the path written.
-    """
-    cb = ensure(progress)
-    if isinstance(source, Detections):
-        doc = _doc_from_detections(source, threshold, files)
-    elif hasattr(source, "images") and hasattr(source, "annotations"):
-        doc = _doc_from_dataset(source, files)
-    else:
-        raise DataError(f"cannot export {type(source).__name__}: expected Detections, a Dataset or a Subset")
-    if detector:
-        doc["info"]["detector"] = detector
-    cb(len(doc["images"]), len(doc["images"]), "writing")
-    out = Path(out_json)
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(msgspec.json.format(msgspec.json.encode(doc), indent=1))
-    return out
-
-
-def _info(detector: str) -> dict:
-    return {"format_version": "1.4", "detector": detector,
-            "detection_completion_time": _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-            "detector_metadata": {"typical_detection_threshold": 0.2, "conservative_detection_threshold": 0.05},
-            "exported_by": "trailcam-curation"}
-
-
-def _keys(names) -> dict:
-    """MegaDetector keys: animal/person/vehicle keep 1/2/3; other names follow from 4."""
-    out = {v: k for k, v in MD_CATEGORIES.items()}
-    nxt = 4
-    for n in sorted(set(names) - set(out)):
-        out[n] = str(nxt)
-        nxt += 1
-    return out
-
-
-def _r(v: float) -> float:
-    return round(float(v), 4)
-
-
-def _doc_from_detections(det: Detections, threshold: Optional[float], files) -> dict:
-    keep_img = np.ones(len(det.images), dtype=bool)
-    if files is not None:
-        wanted = {str(f).replace("\\", "/") for f in files}
-        keep_img = det.images["file"].isin(wanted).to_numpy()
-    table = det.detections
-    keep_det = det.passing(threshold) if threshold is not None else np.ones(len(table), dtype=bool)
-    dkeys = _keys(table["category"].astype(object).unique())
-    cls_names = [c for c in table["classification"].dropna().unique()]
-    ckeys = {n: str(i) for i, n in enumerate(sorted(cls_names))}
-    by_image: dict = {}
-    img = table["image"].to_numpy()
-    cats = table["category"].astype(object).to_numpy()
-    conf = table["conf"].to_numpy(dtype=float)
-    bins = det.images["conf_bin"].to_numpy() if "conf_bin" in det.images else None
-    cols = [table[c].to_numpy() for c in ("x", "y", "w", "h", "classification", "classification_conf",
-                                          "prev_category", "prev_conf")]
-    for j in np.flatnonzero(keep_det):
-        i = img[j]
-        if not keep_img[i]:
-            continue
-        c = conf[j]
-        if np.isnan(c):  # COCO exports carry no confidence: the upper edge of AddaxAI's bin, else 1.0
-            c = _bin_high(bins[i]) if bins is not None else 1.0
-        x, y, w, h, cn, cc, pn, pc = (col[j] for col in cols)
-        d = {"category": dkeys[cats[j]], "conf": _r(c), "bbox": [_r(x), _r(y), _r(w), _r(h)]}
-        if cn is not None and not pd.isna(cn):
-            d["classifications"] = [[ckeys[cn], _r(cc)]]
-        if pn is not None and not pd.isna(pn):
-            d["prev_category"] = dkeys.get(pn) or next((k for k, v in MD_CATEGORIES.items() if v == pn), pn)
-            if not np.isnan(pc):
-                d["prev_conf"] = _r(pc)
-        by_image.setdefault(i, []).append(d)
-    images = [{"file": f, "detections": by_image.get(i, [])}
-              for i, f in enumerate(det.images["file"].to_numpy()) if keep_img[i]]
-    info = _info(str(det.info.get("detector", det.format)) if isinstance(det.info, dict) else det.format)
-    doc = {"info": info, "detection_categories": {k: n for n, k in dkeys.items()}, "images": images}
-    if ckeys:
-        doc["classification_categories"] = {k: n for n, k in ckeys.items()}
-    return doc
-
-
-def _bin_high(conf_bin: Optional[str]) -> float:
-    try:
-        return float(str(conf_bin).split("-")[-1])
-    except ValueError:
-        return 1.0
-
-
-def _doc_from_dataset(ds, files) -> dict:
-    images = ds.images
-    if files is not None:
-        wanted = {str(f).replace("\\", "/") for f in files}
-        images = images[images["file_name"].isin(wanted)]
-    ann = ds.annotations
-    ann = ann[ann["image_id"].isin(images["image_id"])]
-    names = [normalise_name(c) for c in ann["category"].dropna().unique()]
-    species = sorted({n for n in names if n != EMPTY and n not in MD_CATEGORIES.values()})
-    ckeys = {n: str(i) for i, n in enumerate(species)}
-    dkeys = {v: k for k, v in MD_CATEGORIES.items()}
-    size = {r.image_id: (r.width, r.height) for r in images[["image_id", "width", "height"]].itertuples()}
-    by_image: dict = {}
-    cols = ann[["image_id", "category", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "score"]].itertuples(index=False)
-    for image_id, category, bx, by, bw, bh, score in cols:
-        if category is None or pd.isna(category):
-            continue
-        name = normalise_name(category)
-        if name == EMPTY:
-            by_image.setdefault(image_id, [])
-            continue
-        coarse = coarse_class(name)
-        w, h = size.get(image_id, (None, None))
-        if any(pd.isna(v) for v in (bx, by, bw, bh, w, h)) or not w or not h:
-            box = [0.0, 0.0, 1.0, 1.0]
-        else:
-            box = [_r(max(bx, 0) / w), _r(max(by, 0) / h), _r(min(bw / w, 1.0)), _r(min(bh / h, 1.0))]
-        conf = 1.0 if score is None or pd.isna(score) else float(score)
-        d = {"category": dkeys[coarse], "conf": _r(conf), "bbox": box}
-        if name in ckeys:
-            d["classifications"] = [[ckeys[name], _r(conf)]]
-        by_image.setdefault(image_id, []).append(d)
-    out_images = []
-    labels = images["label"] if "label" in images else pd.Series([None] * len(images), index=images.index)
-    for image_id, file_name, label in zip(images["image_id"], images["file_name"], labels):
-        dets = by_image.get(image_id)
-        if dets is None:
-            if label is None or pd.isna(label):
-                continue  # unlabelled: neither empty nor an animal
-            dets = []
-        out_images.append({"file": str(file_name), "detections": dets})
-    doc = {"info": _info("human labels (trailcam-curation)"),
-           "detection_categories": dict(MD_CATEGORIES), "images": out_images}
-    if ckeys:
-        doc["classification_categories"] = {k: n for n, k in ckeys.items()}
-    return doc
+from .detections_export import write_megadetector  # noqa: E402,F401  (re-exported)

@@ -30,7 +30,7 @@ from .atomic import atomic_path
 from .detections import DEFAULT_THRESHOLD, EMPTY, Detections, read_detections
 from .errors import TrailcamError, UnsafePathError
 from .options import option
-from .paths import confine
+from .paths import confine, safe_relative
 from .progress import ensure
 from .report import BatchReport
 
@@ -169,7 +169,9 @@ def sort_detections(detections, image_root, out_dir, options: Optional[SortOptio
             cb(k + 1, total, file)
             continue
         try:
-            dest = confine(out, dest_rel, what="placement")
+            # confine the folder, not the file: a placed symlink legitimately points outside
+            rel = safe_relative(dest_rel, what="placement")
+            dest = confine(out, str(rel.parent), what="placement") / rel.name
         except UnsafePathError as exc:
             report.skip(file, str(exc))
             status.append("skipped")
@@ -200,5 +202,5 @@ def sort_detections(detections, image_root, out_dir, options: Optional[SortOptio
         csv.to_csv(tmp, index=False, float_format="%.4f")
     report.outputs["sorted"] = str(out)
     report.outputs["placements"] = str(csv_path)
-    report.outputs["folders"] = int(plan["folder"].nunique())
+    report.outputs["folders"] = int(csv.loc[csv["status"].isin(["placed", "up to date"]), "folder"].nunique())
     return report

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import math
 import os
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import atomic
 from .errors import Cancelled, TrailcamError
@@ -285,7 +283,6 @@ class Generator:
             pipe = self.load_base(base)
             self.apply_loras(loras)
             pipe.scheduler = _make_scheduler(options.scheduler, pipe.scheduler.config)
-            device = pipe.unet.device
             gens = [torch.Generator(device="cpu").manual_seed(options.seed + i) for i in range(options.batch)]
             total = options.steps
 
@@ -309,7 +306,6 @@ class Generator:
             if out_dir is not None and output_type == "pil":
                 item.path = save_png(img, params, Path(out_dir))
             results.append(item)
-        del device
         return results
 
     def encode_prompt(self, base: str | os.PathLike, loras: Sequence[LoraSpec], prompt: str):
@@ -484,8 +480,15 @@ def parse_strengths(text: str) -> list[float]:
         raise TrailcamError(f"cannot read strengths {text!r}: use '0,0.5,1' or 'start:stop:count'") from exc
 
 
-def mosaic_of_generations(folder: str | os.PathLike, out_dir: str | os.PathLike, **mosaic_kwargs):
-    """Lay out a folder of generated images as a similarity mosaic through the mosaic core."""
-    from . import mosaic
+def mosaic_of_generations(folder: str | os.PathLike, out_dir: str | os.PathLike, options=None, embed_options=None,
+                          progress: Optional[ProgressCallback] = None):
+    """Lay out a folder of generated PNGs as a similarity mosaic, exactly as any other collection.
 
-    return mosaic.mosaic_folder(folder, out_dir, **mosaic_kwargs)
+    The seed made a t-SNE mosaic of its generations; this is the same mosaic core
+    (``trailcam_core.mosaic.make_mosaic``) pointed at the generations folder.
+    """
+    from .mosaic import make_mosaic
+
+    if not Path(folder).is_dir():
+        raise TrailcamError(f"generations folder not found: {folder}")
+    return make_mosaic(folder, out_dir, options, embed_options=embed_options, progress=progress)

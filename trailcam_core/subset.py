@@ -278,7 +278,7 @@ def _image_record(row, raw: dict) -> dict:
 
 def to_cct(dataset: Dataset, images: pd.DataFrame, annotations: pd.DataFrame, subset: Optional[dict] = None) -> dict:
     """COCO Camera Traps dict of the given rows (source image records kept as they were)."""
-    raw = dataset.raw_images() if dataset.kind == "cct" else {}
+    raw = dataset.raw_images(images["image_id"]) if dataset.kind == "cct" else {}
     out_images = [_image_record(row, raw.get(row.image_id)) for row in images.itertuples(index=False)]
     out_ann = []
     for k, row in enumerate(annotations.itertuples(index=False)):

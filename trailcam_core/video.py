@@ -158,6 +158,8 @@ def write_clip(dest: str | os.PathLike, images: Iterable[Image.Image], fps: floa
                     stream.bit_rate = bit_rate
                     if gop:
                         stream.codec_context.gop_size = gop
+                        if codec == "libx264":       # keyframes exactly every gop frames, not at scene cuts
+                            stream.options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
                 frame = av.VideoFrame.from_image(img.convert("RGB").crop((0, 0, stream.width, stream.height)))
                 for packet in stream.encode(frame):
                     container.mux(packet)

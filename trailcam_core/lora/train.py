@@ -354,17 +354,18 @@ class LoraTrainer:
     def run(self, progress: Optional[ProgressCallback] = None) -> TrainResult:
         import torch
 
+        from accelerate import PartialState
+
         o = self.options
         cb = ensure(progress)
-        main = None
+        main = PartialState().is_main_process            # under `accelerate launch`, one process reports
 
         def report(done, total, message="", preview=None):
-            if main is None or main:
+            if main:
                 cb(done, total, message, preview)
 
         self._setup(report)
         acc = self.accelerator
-        main = acc.is_main_process
         step, epoch, start_batch, losses = 0, 0, 0, []
         if self.resume_dir is not None:
             step, epoch, start_batch, losses = self._restore(self.resume_dir)

@@ -33,9 +33,10 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..atomic import write_json
-from ..embed import EmbedOptions, Embeddings, Source, embed_images
+from ..embed import EmbedOptions, Embeddings, Source, collect_records, embed_images
 from ..errors import TrailcamError
 from ..options import option
+from ..paths import is_within
 from ..progress import ProgressCallback, ensure
 from ..report import BatchReport
 from . import layout as _layout
@@ -148,6 +149,9 @@ def _load_embeddings(source: Union[Source, Embeddings], embed_options: EmbedOpti
         return source
     if isinstance(source, (str, os.PathLike)) and str(source).endswith(".npz") and Path(source).is_file():
         return Embeddings.load(source)
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        # an output folder inside the source folder must not feed its own mosaics back in
+        source = [r for r in collect_records(source) if not is_within(r.path, out_dir)]
     return embed_images(source, embed_options, cache_dir=cache_dir if cache_dir else out_dir / "embed-cache",
                         progress=progress)
 
