@@ -123,13 +123,16 @@ def ffmpeg_cmd(exe: str, src: Path, dst: Path, row: dict, size: int) -> list[str
             "-q:v", "2", str(dst)]
 
 
-def timed(fn, repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
+def timed_rounds(fns, repeat: int) -> list[tuple[float, float]]:
+    """Run every fn once per round (fresh output folder per round: a first run, not a rerun);
+    return (best, median) seconds per fn."""
+    times = [[] for _ in fns]
+    for r in range(repeat):
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn(r)
+            times[k].append(time.perf_counter() - t)
+    return [(min(ts), statistics.median(ts)) for ts in times]
 
 
 def main() -> int:
@@ -150,25 +153,29 @@ def main() -> int:
         files = sorted(src.glob("*.jpg"))
         print(f"{len(files)} JPEGs {W}x{H} from {origin} ({time.perf_counter() - t:.0f} s to make), "
               f"output {args.size}x{args.size}, {workers} workers on {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.1f} (shared machine: expect noise)")
+              f"load average {os.getloadavg()[0]:.1f} (shared machine: expect noise)", flush=True)
         for f in files:                                             # warm the page cache for everyone
             f.read_bytes()
-        single = CropOptions(size=args.size, workers=1, force=True)
-        pooled = CropOptions(size=args.size, workers=workers, force=True)
+        single = CropOptions(size=args.size, workers=1)
+        pooled = CropOptions(size=args.size, workers=workers)
         scale = _draft_scale(W, H, [], single)
         jobs = [(str(f), scale) for f in files]
         n = len(files)
 
-        ours1 = timed(lambda: crop_batch(src, tmp / "ours", single), args.repeat)
-        bound1 = timed(lambda: bound_single(jobs), args.repeat)
-        oursp = timed(lambda: crop_batch(src, tmp / "ours", pooled), args.repeat)
-        boundp = timed(lambda: bound_pool(jobs, workers), args.repeat)
+        # interleaved repeats: each round times all four, so a change in the machine's load hits all
+        ours1, bound1, oursp, boundp = timed_rounds([
+            lambda r: crop_batch(src, tmp / f"ours1_{r}", single),
+            lambda r: bound_single(jobs),
+            lambda r: crop_batch(src, tmp / f"oursp_{r}", pooled),
+            lambda r: bound_pool(jobs, workers)], args.repeat)
+        print(f"timed ours and the bound ({args.repeat} interleaved rounds); now ffmpeg", flush=True)
+        shutil.copytree(tmp / "ours1_0", tmp / "ours")
 
         rows = {r["image_id"]: r for r in read_manifest(tmp / "ours" / "crops_manifest.csv")}
         assert len(rows) == n, f"ours made {len(rows)} crops of {n}"
         fn = files[: args.ffmpeg_n] if args.ffmpeg_n else files
         (tmp / "ff").mkdir()
-        cmds = [ffmpeg_cmd(exe, f, tmp / "ff" / f.name, rows[f.stem], args.size) for f in fn]
+        cmds = [ffmpeg_cmd(exe, f, tmp / "ff" / f.name, rows[f.name], args.size) for f in fn]
         t = time.perf_counter()
         for c in cmds:
             subprocess.run(c, check=True)

@@ -90,8 +90,11 @@ else:
     n = len(sub)
     assert ds.from_cache == (variant == "warm"), (variant, ds.from_cache)
 t2, c2 = time.perf_counter(), time.process_time()
+# VmHWM is this process image's own peak; ru_maxrss would also count the parent's RSS at fork time
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+peak = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"variant": variant, "import_s": t1 - t0, "seconds": t2 - t1, "cpu_s": c2 - c1, "rows": n,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak}))
 """
 
 
@@ -110,15 +113,16 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="reuse an existing full-scale JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
-    sys.path.insert(0, str(REPO))
-    from trailcam_core.sample import write_full_scale_json
-
     work = Path(tempfile.mkdtemp(prefix="bench_dataset_"))
     try:
         path = args.json
         if path is None:
             t = time.perf_counter()
-            path = write_full_scale_json(work / "caltech_images_fullscale.json")
+            path = work / "caltech_images_fullscale.json"
+            # generate in a child process so this parent stays small while it starts the variants
+            subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[2]); "
+                            "from trailcam_core.sample import write_full_scale_json as w; w(sys.argv[1])",
+                            str(path), str(REPO)], check=True)
             print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
         results: dict[str, list[dict]] = {"naive": [], "naive_pandas": [], "cold": [], "warm": []}
         for r in range(args.repeats):

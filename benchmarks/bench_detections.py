@@ -4,7 +4,10 @@ Compares ``trailcam_core.detections.read_detections(...).labels()`` (orjson + co
 validation and label rule) against the named baseline: ``json.load`` plus plain Python loops
 building the same per-image table (file, label, score, n_above, max_conf) with pandas.
 Each variant runs in its own subprocess so its peak RSS (``ru_maxrss``) is its own; the
-figures of both come from the same run.  The machine is shared and noisy: repeat a few times.
+figures of both come from the same run.  The machine is shared and noisy: repeat a few times;
+CPU seconds (process time) are printed too, as they suffer less from other processes.  For
+information, the baseline is also run with the garbage collector disabled (json.load of a big
+file triggers many full collections; the reader avoids them).
 
 Usage: ``python benchmarks/bench_detections.py [--images 250000] [--repeats 3] [--keep FILE]``
 """
@@ -83,8 +86,16 @@ def ours(path: str) -> dict:
             "labels": table["label"].value_counts().to_dict(), "skipped": len(det.skipped)}
 
 
+def baseline_nogc(path: str) -> dict:
+    """For information only: the same baseline with the garbage collector switched off."""
+    import gc
+
+    gc.disable()
+    return baseline(path)
+
+
 def child(variant: str, path: str) -> None:
-    result = (baseline if variant == "baseline" else ours)(path)
+    result = {"baseline": baseline, "baseline_nogc": baseline_nogc, "ours": ours}[variant](path)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -116,10 +127,10 @@ def main() -> int:
         print(f"generated {path.name}: {args.images:,} images, {path.stat().st_size / 1e6:.0f} MB "
               f"in {time.perf_counter() - t:.1f}s")
     print("note: shared, noisy machine; each variant runs in its own subprocess, interleaved")
-    best = {"baseline": None, "ours": None}
+    best = {"baseline": None, "ours": None, "baseline_nogc": None}
     cpu_best: dict = {}
     for r in range(args.repeats):
-        for variant in ("baseline", "ours"):
+        for variant in ("baseline", "ours", "baseline_nogc"):
             res = run(variant, path)
             print(f"  run {r + 1} {variant:8s}: {res['seconds']:.2f}s wall, {res['cpu']:.2f}s CPU, "
                   f"peak RSS {res['peak_rss_mb']:.0f} MB, {res['rows']:,} rows")
@@ -132,6 +143,9 @@ def main() -> int:
           f"peak RSS {b['peak_rss_mb']:.0f} MB")
     print(f"read_detections + labels : {o['seconds']:.2f}s (best of {args.repeats}), "
           f"peak RSS {o['peak_rss_mb']:.0f} MB")
+    g = best["baseline_nogc"]
+    print(f"(information) baseline with gc.disable(): {g['seconds']:.2f}s wall, {cpu_best['baseline_nogc']:.2f}s "
+          f"CPU, peak RSS {g['peak_rss_mb']:.0f} MB")
     print(f"CPU time: baseline {cpu_best['baseline']:.2f}s, ours {cpu_best['ours']:.2f}s, "
           f"ratio {cpu_best['ours'] / cpu_best['baseline']:.2f}x")
     print(f"wall time ratio {o['seconds'] / b['seconds']:.2f}x (target <= 0.5x), "

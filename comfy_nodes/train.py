@@ -14,7 +14,7 @@ from comfy_api.latest import io, ui
 from trailcam_core.atomic import atomic_path, write_json
 from trailcam_core.errors import TrailcamError
 from trailcam_core.lora import LoraTrainer, TrainOptions
-from trailcam_core.lora.checkpoint import list_checkpoints
+from trailcam_core.lora.checkpoint import list_checkpoints, read_state
 
 from ._common import (CATEGORY, ComfyProgress, fingerprint_path, list_diffusers_folders, list_models, model_folder,
                       model_path, option_inputs, options_from, output_path, path_error, run_core, to_tensor)
@@ -113,8 +113,10 @@ class TrainLoRA(io.ComfyNode):
         base = base_model_path(base_model)
         options = options_from(TrainOptions, widgets)
         work = output_path(f"{RUNS}/{options.output_name}", "output_name")
+        resumed = None
         if resume and list_checkpoints(work):
             options = dataclasses.replace(options, resume="latest")
+            resumed = read_state(list_checkpoints(work)[-1]).get("step")
         trainer = run_core(LoraTrainer, data_dir, base, work, options)
         key = training_key(trainer, base)
         final = model_folder("loras") / f"{options.output_name}.safetensors"
@@ -138,6 +140,10 @@ class TrainLoRA(io.ComfyNode):
                 shutil.copyfile(result.lora_path, tmp)
             write_json(stamp, {"key": key, "size": final.stat().st_size, "steps": result.steps})
             losses = result.losses
-            note = f"{final.name}: trained {result.steps} steps, final loss {losses[-1]:.4f}" if losses else final.name
+            note = f"{final.name}: trained {result.steps} steps"
+            if resumed is not None:
+                note += f" (resumed from the checkpoint at step {resumed})"
+            if losses:
+                note += f", final loss {losses[-1]:.4f}"
         curve = loss_curve(losses, f"{options.output_name} on {data_dir.name}")
         return io.NodeOutput(final.name, to_tensor([curve]), ui=ui.PreviewText(note))

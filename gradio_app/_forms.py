@@ -28,9 +28,12 @@ def control(info: core_options.OptionInfo, **override: Any) -> gr.components.Com
     if info.choices:
         return gr.Dropdown(choices=list(info.choices), value=value, **kw)
     if info.kind in (int, float):
-        if info.min is not None and info.max is not None:
-            step = info.step or (1 if info.kind is int else (info.max - info.min) / 100)
-            return gr.Slider(minimum=info.min, maximum=info.max, step=step, value=value, **kw)
+        # A slider only where it can hold every useful value: a modest integer range, or a float
+        # option that names its step.  Learning rates, seeds and step counts get a number box.
+        bounded = info.min is not None and info.max is not None
+        if bounded and ((info.kind is int and info.max - info.min <= 10_000) or
+                        (info.kind is float and info.step)):
+            return gr.Slider(minimum=info.min, maximum=info.max, step=info.step or 1, value=value, **kw)
         return gr.Number(value=value, precision=0 if info.kind is int else None, minimum=info.min,
                          maximum=info.max, **kw)
     return gr.Textbox(value="" if value is None else str(value), **kw)

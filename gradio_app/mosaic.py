@@ -15,8 +15,9 @@ from ._common import (AppContext, OptionForm, event_fn, long_job, readable, repo
 
 EMBED_MAIN = ("features", "model", "pretrained")
 MOSAIC_MAIN = ("layout", "embedding", "columns", "aspect", "tile")
-# The sample has no real CLIP weights to use offline: model-free pyramid features sort it by look.
-DEMO_EMBED = {"features": {"value": "pyramid"}}
+# The sample has no real CLIP weights to use offline: model-free pyramid features sort it by look
+# (16 px pyramids: about 1,000 numbers per image keep the demo layout to seconds on a CPU).
+DEMO_EMBED = {"features": {"value": "pyramid"}, "pyramid_size": {"value": 16}}
 
 
 def tile_at(positions: dict, x: float, y: float, scale: float = 1.0):

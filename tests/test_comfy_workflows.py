@@ -212,3 +212,26 @@ def test_detections_file_from_the_input_folder_labels_the_subset(comfy_server):
     assert species and species <= expected, (species, expected)
     assert species - {"opossum", "raccoon", "squirrel", "bobcat", "skunk", "dog", "coyote", "rabbit", "bird",
                       "cat", "car", "deer"}, "labels still come from the CCT metadata"
+
+
+def test_cancel_stops_training_and_the_next_queue_resumes(comfy_server):
+    graph = _train_graph(30)
+    train = _by_type(graph, "TrainLoRA")
+    train.update(output_name="wf3_cancel", save_every_n_steps=1, keep_checkpoints=2)
+    status, body = comfy_server.submit(graph)
+    assert status == 200 and not body.get("node_errors"), body
+    checkpoints = comfy_server.output_dir / "trailcam" / "lora_runs" / "wf3_cancel" / "checkpoints"
+    deadline = time.monotonic() + 300
+    while not (checkpoints.is_dir() and any(checkpoints.glob("*/*.json"))):
+        assert time.monotonic() < deadline, comfy_server.log_tail()
+        time.sleep(0.2)
+    comfy_server.request("/interrupt", {})                  # the Cancel button
+    entry = comfy_server.wait(body["prompt_id"], timeout=300)
+    kinds = [m[0] for m in entry["status"]["messages"]]
+    assert "execution_interrupted" in kinds, entry["status"]
+    assert not (comfy_server.models_dir / "loras" / "wf3_cancel.safetensors").exists()
+
+    outputs = ok(comfy_server.run(graph, timeout=400))      # queued again: picks up the saved checkpoint
+    note = json.dumps(outputs)
+    assert "trained 30 steps (resumed from the checkpoint at step" in note, note
+    assert (comfy_server.models_dir / "loras" / "wf3_cancel.safetensors").is_file()

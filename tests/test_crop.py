@@ -561,3 +561,23 @@ def test_cli_crop_cct_json_subprocess(sample_cct, tmp_path):
     rows = read_manifest(out / MANIFEST)
     assert len({r["image_id"] for r in rows}) == report["processed"]
     assert all(r["mode"] == "bbox" for r in rows)
+
+
+def test_batch_honours_exif_orientation_with_draft_decode(tmp_path):
+    """The batch path decodes reduced (JPEG draft) and then turns the frame upright."""
+    src = tmp_path / "src"
+    src.mkdir()
+    img = Image.new("RGB", (1800, 1200), (0, 90, 0))
+    img.paste((255, 0, 0), (0, 0, 300, 300))              # marker top-left of the stored frame
+    exif = Image.Exif()
+    exif[0x0112] = 8                                      # 8: rotate 90 CCW to view -> marker bottom-left
+    img.save(src / "side.jpg", "JPEG", quality=95, exif=exif)
+    out = tmp_path / "out"
+    rep = crop_batch(src, out, CropOptions(size=100, mode="strip", strip_info_bar=False, workers=1))
+    assert rep.processed == 1
+    row = read_manifest(out / MANIFEST)[0]
+    assert (row["source_width"], row["source_height"]) == ("1200", "1800")
+    with Image.open(out / "side.jpg") as im:
+        assert im.size == (67, 100)
+        r, g, _ = im.getpixel((3, im.height - 3))
+        assert r > 200 and g < 60

@@ -92,6 +92,18 @@ def test_corrupt_state_is_reported_and_the_last_good_copy_kept(tmp_path):
     assert project.backup_path.read_text() == "garbage too"
 
 
+def test_a_newer_state_version_is_refused_not_recovered(tmp_path):
+    project = _project(tmp_path)
+    project.save()
+    project.save()
+    doc = json.loads(project.state_path.read_text())
+    doc["version"] = 99
+    project.state_path.write_text(json.dumps(doc))
+    with pytest.raises(TrailcamError, match="newer"):
+        Project.open(project.root)
+    assert json.loads(project.state_path.read_text())["version"] == 99      # left as it was
+
+
 def test_save_never_replaces_the_backup_with_a_damaged_file(tmp_path):
     project = _project(tmp_path)
     project.save()

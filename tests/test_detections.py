@@ -209,6 +209,13 @@ def test_absolute_paths_become_relative_with_strip_prefix(tmp_path):
         assert list(d.images["stored_as"]) == ["/mnt/cams/site1/a.jpg", "/mnt/cams/site2/b.jpg"]
 
 
+def test_empty_paths_are_skipped(tmp_path):
+    for files in (["a.jpg", ""], ["", "a.jpg"], [""]):
+        d = read_detections(write(tmp_path, md([{"file": f, "detections": []} for f in files])))
+        assert list(d.images["file"]) == [f for f in files if f]
+        assert "field 'file' is missing or empty" in reasons(d)
+
+
 def test_windows_separators_are_accepted(tmp_path):
     images = [{"file": "cam1\\IMG_0001.JPG", "detections": [det()]}, {"file": "cam1/IMG_0002.JPG", "detections": []}]
     d = read_detections(write(tmp_path, md(images)))

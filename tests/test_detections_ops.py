@@ -129,6 +129,17 @@ def test_join_falls_back_to_case_and_unique_names(tmp_path):
     assert sorted(res.only_in_detections) == ["a/x.jpg", "z.jpg"]
 
 
+def test_apply_to_a_subset_keeps_its_rows_and_root(sample_cct, tmp_path):
+    from trailcam_core.subset import SubsetOptions, make_subset
+
+    ds = load_dataset(sample_cct, use_cache=False)
+    sub = make_subset(ds, SubsetOptions(empty="exclude", unlabelled="exclude"))
+    out = apply_detections(sub, truth_results(ds, tmp_path))
+    assert len(out.images) == len(sub.images) and out.root == ds.root and out.kind == "cct"
+    assert "empty" not in set(sub.images["label"])
+    assert int(out.images["label"].isin(["empty"]).sum()) == 3       # the 3 animals the detector missed
+
+
 def test_apply_refuses_when_nothing_matches(photos, tmp_path):
     d = tmp_path / "r.json"
     d.write_text(json.dumps(md([{"file": "elsewhere/a1.jpg", "detections": []}])))
@@ -357,3 +368,16 @@ def test_cli_import_compare_sort_chart_export(sample_cct, tmp_path, capsys, phot
     bad.write_text(json.dumps({"info": {"format_version": "9.9"}, "detection_categories": {}, "images": []}))
     assert cli(["detections", "import", str(bad), "--out", str(tmp_path / "x")]) == 1
     assert "info.format_version" in capsys.readouterr().err
+
+
+def test_detector_boxes_drive_the_bbox_crop(photos, photo_results):
+    """A plain folder has no CCT boxes: the detector's boxes (pixels) place the bbox-mode crop."""
+    from trailcam_core.crop import CropOptions, crop_box
+
+    ds = apply_detections(photos, photo_results)
+    rec = {r.file_name: r for r in ds.records()}["cam0/IMG_0000.JPG"]
+    options = CropOptions(mode="bbox", size=32, margin=0.0, strip_info_bar=False)
+    left, top, right, bottom = crop_box(rec.width, rec.height, rec.boxes, options)
+    assert (left, top, right, bottom) == (100, 50, 150, 100)     # the coyote's box, already square
+    centre = crop_box(rec.width, rec.height, [], options)
+    assert centre != (left, top, right, bottom)

@@ -25,6 +25,7 @@ class Server:
 
     def __init__(self, root: Path):
         self.root, self.log, self.drop_once, self.ignore_range = root, [], set(), False
+        self.chunked = False                      # send bodies chunked, with no Content-Length
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -58,6 +59,21 @@ class Server:
                 else:
                     self.send_response(200)
                 body = data[start:]
+                if server.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    half = body[: len(body) // 2]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
+                    if name in server.drop_once:          # cut inside the chunked stream
+                        server.drop_once.discard(name)
+                        self.wfile.write(b"%x\r\n" % (len(body) - len(half)))
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    rest = body[len(half):]
+                    self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+                    return
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if name in server.drop_once:
@@ -125,6 +141,16 @@ def test_dropped_connection_is_resumed_with_range(server, sub, tmp_path, sample_
     reqs = server.requests_for(name)
     assert len(reqs) == 2 and reqs[0][1] is None and reqs[1][1].startswith("bytes=")
     assert int(reqs[1][1].split("=")[1].rstrip("-")) > 0
+
+
+def test_a_cut_chunked_stream_without_length_is_resumed(server, sub, tmp_path, sample_cct):
+    name = sub.images["file_name"].iloc[3]
+    server.chunked = True
+    server.drop_once.add(name)
+    report = fetch_images([name], tmp_path, FetchOptions(base_url=server.url, retries=2))
+    assert report.processed == 1, report.skipped
+    assert (tmp_path / name).read_bytes() == (Path(sample_cct).parent / name).read_bytes()
+    assert len(server.requests_for(name)) == 2
 
 
 def test_interrupted_part_file_resumes_and_a_server_ignoring_range_restarts(server, sub, tmp_path, sample_cct):

@@ -170,8 +170,8 @@ def test_tags_edit_star_reject_caption_export(app, wd):
 # -------------------------------------------------------------------------------------- mosaic
 def test_mosaic_run_and_pick_a_tile(app, wd):
     s, c = app
-    text, mosaic = c.predict(source="crops", out_name="mosaic", features="pyramid", layout="flas", columns=0,
-                                 aspect=1.0, tile=32, embedding="pca", api_name="/mosaic_run")
+    text, mosaic = c.predict(source="crops", out_name="mosaic", features="pyramid", pyramid_size=8, layout="flas",
+                             columns=0, aspect=1.0, tile=32, embedding="pca", api_name="/mosaic_run")
     img = Image.open(_path(mosaic))
     positions = json.loads((wd / "mosaic" / "positions.json").read_text())
     assert img.size == (positions["cols"] * 32, positions["rows"] * 32)

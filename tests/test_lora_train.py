@@ -198,11 +198,13 @@ def test_bf16_mixed_precision_and_gradient_checkpointing_train(base, data, tmp_p
     calls = []
     result = train_lora(data, base, tmp_path, tiny_options(mixed_precision="bf16", gradient_checkpointing=True,
                                                            max_steps=2, unet_targets="attention",
-                                                           gradient_accumulation=2),
-                        lambda done, total, message="", preview=None: calls.append((done, total, message)))
+                                                           gradient_accumulation=2, sample_every_n_steps=2,
+                                                           sample_prompts=["deer"], sample_steps=1),
+                        lambda done, total, message="", preview=None: calls.append((done, total, message, preview)))
     # 4 images, batch 2, 2 batches accumulated: one optimizer step per epoch
     assert result.steps == 2 and result.epoch == 2 and all(np.isfinite(result.losses))
     assert [c[2].split()[:2] for c in calls if "loss" in c[2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert isinstance(calls[-2][3], Image.Image) and len(result.samples) == 1     # bf16 UNet, fp32 VAE
     assert read_metadata(result.lora_path)["ss_mixed_precision"] == "bf16"
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core.embed import EmbedOptions, Embeddings, embed_images
+from trailcam_core.embed import EmbedOptions, embed_images
 from trailcam_core.errors import TrailcamError
 from trailcam_core.mosaic import MosaicOptions, compute_layout, dpq, grid_shape, make_mosaic
 from trailcam_core.mosaic import layout as L
@@ -125,6 +125,12 @@ def test_bad_inputs():
         compute_layout(np.zeros((1, 8)))
     with pytest.raises(TrailcamError, match="NaN"):
         compute_layout(np.full((4, 3), np.nan))
+    with pytest.raises(TrailcamError, match="tile=2"):
+        compute_layout(np.eye(3), MosaicOptions(tile=2))
+    with pytest.raises(TrailcamError, match="layout='grid'"):
+        compute_layout(np.eye(3), MosaicOptions(layout="grid"))
+    with pytest.raises(TrailcamError, match="background"):
+        compute_layout(np.eye(3), MosaicOptions(background="sky-ish"))
     two = compute_layout(np.eye(2, dtype=np.float32), MosaicOptions(layout="lap", embedding="umap"))
     assert is_layout(two.cell_of, 2)
 
@@ -297,3 +303,15 @@ def test_output_folder_inside_the_source_is_not_fed_back(tmp_path):
     again = make_mosaic(src, src / "mosaic", opts, PYRAMID)
     assert json.loads((src / "mosaic" / "positions.json").read_text())["n"] == 5
     assert again.up_to_date == 5 and again.processed == 0
+
+
+def test_cli_reads_a_cct_json_with_labels(sample_cct, tmp_path):
+    from trailcam_cli.mosaic import _source
+
+    records = _source([str(sample_cct)])
+    emb = embed_images(records, PYRAMID)
+    report = make_mosaic(emb, tmp_path / "m", MosaicOptions(tile=8, embedding="pca", viewer=False,
+                                                             scatter_thumbnails=5))
+    items = json.loads(Path(report.outputs["positions"]).read_text())["items"]
+    assert len(items) == len(emb) >= 2 and any(it["labels"] for it in items)
+    assert Path(report.outputs["scatter"]).is_file()

@@ -378,8 +378,8 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
     """
     options = options or CropOptions()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     records = _as_records(records_or_folder, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = BatchReport("crop")
     manifest_path = out_dir / MANIFEST
     report.outputs = {"crops": out_dir, "manifest": manifest_path}

@@ -227,8 +227,8 @@ def _read_state(path: Path) -> dict[str, dict]:
         raise DataError(f"{path}: curation state is corrupt ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("images"), dict):
         raise DataError(f"{path}: not a trailcam curation state (expected format {FORMAT!r} with an 'images' object)")
-    if int(doc.get("version", 0)) > VERSION:
-        raise DataError(f"{path}: curation state version {doc.get('version')} is newer than this trailcam "
+    if int(doc.get("version", 0)) > VERSION:      # not damage: no recovery from an older copy
+        raise TrailcamError(f"{path}: curation state version {doc.get('version')} is newer than this trailcam "
                         f"understands ({VERSION})")
     for image_id, e in doc["images"].items():
         if not isinstance(e, dict) or not isinstance(e.get("tags", {}), dict):

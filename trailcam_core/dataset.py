@@ -239,15 +239,22 @@ def load_dataset(source: str | os.PathLike, bboxes: Optional[str | os.PathLike] 
                 ds.source, ds.bboxes_source = source, bpath
                 ds.root = _image_root(ds, image_root)
                 return ds
+    from .progress import ensure
+
+    report = ensure(progress)
+    report(0, 3, f"reading {source.name}")
     holder = [_read_bytes(source)]
     hasher = _HashThread(holder[0], bpath)
     hasher.start()
+    report(1, 3, f"parsing {source.name}")
     ds = _parse_cct(holder, source, root, bpath)
     ds.source, ds.bboxes_source = source, bpath
     ds.root = _image_root(ds, image_root)
     hasher.join()
+    report(2, 3, "writing the cache")
     if use_cache and hasher.key:
         _write_cache(cache, hasher.key, ds, source, bpath)
+    report(3, 3, f"{len(ds)} images")
     return ds
 
 

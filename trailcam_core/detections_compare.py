@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .detections import DEFAULT_THRESHOLD, EMPTY, Detections, coarse_class, location_from_paths, same_class_key
+from .detections import DEFAULT_THRESHOLD, EMPTY, coarse_class, same_class_key
 from .detections_join import JoinResult, _as_dataset, _as_detections, join
 from .errors import TrailcamError
 from .report import BatchReport
@@ -217,4 +217,4 @@ def write_detection_charts(detections, out_dir, dataset=None, threshold: float =
 
 
 __all__ = ["Comparison", "compare", "precision_recall", "precision_recall_plot", "write_comparison",
-           "detection_chart_table", "write_detection_charts", "location_from_paths"]
+           "detection_chart_table", "write_detection_charts"]

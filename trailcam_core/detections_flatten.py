@@ -70,8 +70,13 @@ def none_at(values: list) -> np.ndarray:
     return np.flatnonzero(np.fromiter(map(is_, values, repeat(None)), dtype=bool, count=len(values)))
 
 
-def _as_float_array(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """values -> float array, plus a mask of entries that were not numbers (bools, None, text)."""
+def _as_float_array(values: list, numbers: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """values -> float array, plus a mask of entries that were not numbers (bools, None, text).
+
+    ``numbers``: the decoder already guaranteed float-or-None values (a strict chunk)."""
+    if numbers:
+        arr = np.array(values, dtype=float)  # None -> nan
+        return arr, np.isnan(arr)
     if set(map(type, values)) <= {float, int}:  # np.array alone would accept "0.5" and True
         return np.array(values, dtype=float), np.zeros(len(values), dtype=bool)
     arr = np.full(len(values), np.nan)
@@ -180,7 +185,7 @@ def flatten(det_lists: list, files: list, code_of_key: dict, ccats: dict, dcats:
             prev_name[with_prev] = list(map(lookup.__getitem__, pcs))
         except TypeError:  # an unhashable value
             prev_name[with_prev] = [normalise_name(pc) for pc in pcs]
-        pv, pv_bad = _as_float_array(_pick(list(map(_PREV_CONF, flat)), with_prev))
+        pv, pv_bad = _as_float_array(list(map(_PREV_CONF, _pick(flat, with_prev))), strict)
         with np.errstate(invalid="ignore"):
             prev_conf[with_prev] = np.where(pv_bad | (pv < 0) | (pv > 1), np.nan, pv)
     all_cls = list(map(_CLASSIFICATIONS, flat))
@@ -192,18 +197,19 @@ def flatten(det_lists: list, files: list, code_of_key: dict, ccats: dict, dcats:
             if not strict and set(map(len, tops)) != {2}:
                 raise TypeError
             names_ = list(map(ccats.get, map(_FIRST, tops)))
-            scores, s_bad = _as_float_array(list(map(_SECOND, tops)))
+            scores, s_bad = _as_float_array(list(map(_SECOND, tops)), strict)
         except (TypeError, IndexError, KeyError):
             tops = [None] * len(lists)
             names_ = [None] * len(lists)
             scores, s_bad = np.full(len(lists), np.nan), np.ones(len(lists), dtype=bool)
         with np.errstate(invalid="ignore"):
             s_bad = s_bad | (scores < 0) | (scores > 1)
-        for k, j in enumerate(with_cls):
-            if names_[k] is not None and not s_bad[k]:
-                cls_name[j] = names_[k]
-                cls_conf[j] = scores[k]
-                continue
+        name_arr = np.array(names_, dtype=object)
+        ok = ~s_bad & np.fromiter(map(is_not, names_, repeat(None)), dtype=bool, count=len(names_))
+        cls_name[with_cls[ok]] = name_arr[ok]
+        cls_conf[with_cls[ok]] = scores[ok]
+        for k in np.flatnonzero(~ok):
+            j = with_cls[k]
             i = img[j]
             top = tops[k]
             what = (f"class {top[0]!r} is not a key of classification_categories" if top is not None and not s_bad[k]

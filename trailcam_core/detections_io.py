@@ -414,7 +414,7 @@ def _odd_paths(fs: list) -> list:
     if joined is None or joined.count("\n") != len(fs) - 1:
         return [k for k, f in enumerate(fs) if not (type(f) is str and f and not _ODD_PATH.search(f))
                 or "\n" in f]
-    if not (joined[:1] in ("/", "\\", "") or joined[-1:] == "/" or "\\" in joined or ".." in joined
+    if not (joined[:1] in ("/", "\\", "", "\n") or joined[-1:] in ("/", "\n") or "\\" in joined or ".." in joined
             or ":" in joined or "//" in joined or "./" in joined or "\n/" in joined or "/\n" in joined
             or "\n\n" in joined):
         return []  # substring tests run at memchr speed; the regex only runs when one trips

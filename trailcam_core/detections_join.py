@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -54,6 +52,13 @@ class JoinResult:
 
 def _as_dataset(dataset, progress=None):
     if hasattr(dataset, "images") and hasattr(dataset, "annotations"):
+        parent = getattr(dataset, "dataset", None)
+        if parent is not None and not hasattr(dataset, "info"):  # a Subset: its rows, its dataset's root
+            from .dataset import Dataset
+
+            return Dataset(dataset.images, dataset.annotations, parent.categories, parent.root,
+                           source=parent.source, kind=parent.kind, info=parent.info,
+                           skipped=list(parent.skipped), warnings=list(parent.warnings))
         return dataset
     from .dataset import load_dataset
 

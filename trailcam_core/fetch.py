@@ -15,6 +15,7 @@ Example: ``fetch_images(subset, "cct_images", FetchOptions(workers=16), progress
 """
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import time
@@ -89,7 +90,7 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 60.0) -> s
             last_error = "connection closed before the whole file arrived"
         except _Fatal as exc:
             raise TrailcamError(str(exc)) from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             last_error = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}"
     raise TrailcamError(f"{url}: gave up after {retries + 1} attempt(s): {last_error}")
 
@@ -127,12 +128,15 @@ def _attempt(url: str, part: Path, timeout: float) -> bool:
             while True:
                 try:
                     chunk = resp.read(CHUNK)
-                except (ConnectionError, TimeoutError, OSError, ValueError):
+                except (ConnectionError, TimeoutError, OSError, ValueError, http.client.HTTPException):
+                    total = -1 if total is None else total      # a cut stream is never "complete"
                     break                                   # keep what arrived; resume next attempt
                 if not chunk:
                     break
                 fh.write(chunk)
     size = part.stat().st_size
+    if total == -1:                                         # cut short, no length known: try again
+        return False
     if total is None:                                       # no length announced: trust a clean end
         return size > 0
     if size > total:
@@ -180,6 +184,8 @@ def fetch_images(images, dest_root: str | os.PathLike, options: Optional[FetchOp
                         report.up_to_date += 1
                 except TrailcamError as exc:
                     report.skip(name, str(exc))
+                except Exception as exc:  # one bad file never aborts the batch
+                    report.skip(name, f"{type(exc).__name__}: {exc}")
                 done += 1
                 cb(done, total, name)
         except Cancelled:

@@ -39,6 +39,7 @@ SOURCES = ("label", "pixels", "model", "hand")
 TIME_OF_DAY = ("day", "night-infrared", "night-flash", "twilight")
 TAG_KEYS = ("species", "time_of_day", "artifact", "location", "info_bar", "unreadable")
 STATE_WARNING = "curation state"
+TAGGER_VERSION = 2        # bump when a pixel measurement changes: earlier results are then redone
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -242,24 +243,10 @@ def artifact_features(rgb: np.ndarray) -> dict:
     if h < 16 or w < 16:
         return {"tear": 0.0, "banding": 0.0, "channel": 0.0, "flat_rows": 0.0, "smear": 0.0}
     y = a @ np.array([0.299, 0.587, 0.114], np.float32)
-    # consecutive-row differences; a glitch makes a few of them stand out from their neighbours
-    d = np.abs(np.diff(y, axis=0)).mean(axis=1)                    # (h-1,)
-    local = _median_filter_1d(d, 15) + 1.0
+    d = np.abs(np.diff(y, axis=0)).mean(axis=1)                    # consecutive-row differences (h-1,)
 
-    # 1. tear: at the strongest row jumps, does a sideways shift line the rows back up?
-    tear = 0.0
-    max_shift = max(4, w // 3)
-    edge = max(2, h // 50)            # rows next to a removed info strip keep some of its blur
-    for i in np.argsort(d / local)[-8:]:
-        if i < edge or i > h - edge - 2 or d[i] < 2.0:
-            continue
-        above, below = y[i - 1:i + 1].mean(axis=0), y[i + 1:i + 3].mean(axis=0)
-        c = _xcorr(below[None], above[None], max_shift)
-        base, best = c[0], max(c[2:max_shift].max(), c[-max_shift + 1:-1].max())
-        # a shift must line the rows up well, not merely beat a poor match: the best of many
-        # shifts of unrelated texture also correlates a little
-        tear = max(tear, max(0.0, best - max(base, 0.0)) * _ramp(float(best), 0.45, 0.7)
-                   * _ramp(float(d[i] / local[i]), 1.5, 4.0))
+    # 1. tear: rows slipped sideways, in the luminance or in a single colour channel
+    tear = max(_tear(y), *(_tear(a[:, :, c]) for c in range(3)))
 
     # 2. banding: row-mean residuals after a median filter (which keeps real edges like horizons),
     #    measured in four strips across the width: a band spans them all with one sign, while
@@ -323,6 +310,27 @@ def artifact_features(rgb: np.ndarray) -> dict:
     smear = float(max(ratios) / (np.median(ratios) + 1e-6)) if len(ratios) >= 3 else 0.0
     return {"tear": float(tear), "banding": banding, "channel": float(channel), "flat_rows": flat_rows,
             "smear": smear}
+
+
+def _tear(y: np.ndarray) -> float:
+    """At the strongest row jumps of one plane, how well does a sideways shift line the rows back up?"""
+    h, w = y.shape
+    d = np.abs(np.diff(y, axis=0)).mean(axis=1)
+    local = _median_filter_1d(d, 15) + 1.0
+    tear = 0.0
+    max_shift = max(4, w // 3)
+    edge = max(2, h // 50)            # rows next to a removed info strip keep some of its blur
+    for i in np.argsort(d / local)[-8:]:
+        if i < edge or i > h - edge - 2 or d[i] < 2.0:
+            continue
+        above, below = y[i - 1:i + 1].mean(axis=0), y[i + 1:i + 3].mean(axis=0)
+        c = _xcorr(below[None], above[None], max_shift)
+        base, best = c[0], max(c[2:max_shift].max(), c[-max_shift + 1:-1].max())
+        # a shift must line the rows up well, not merely beat a poor match: the best of many
+        # shifts of unrelated texture also correlates a little
+        tear = max(tear, max(0.0, best - max(base, 0.0)) * _ramp(float(best), 0.45, 0.7)
+                   * _ramp(float(d[i] / local[i]), 1.5, 4.0))
+    return float(tear)
 
 
 def _xcorr(x: np.ndarray, g: np.ndarray, max_shift: int) -> np.ndarray:
@@ -546,7 +554,7 @@ def _stamp(rec: ImageRecord, options: TagOptions, scores: Optional[dict]) -> str
         f = "missing"
     meta = f"{sorted(rec.labels)}|{rec.location}|{rec.datetime}|{sorted((scores or {}).items())}"
     opts = (f"{options.artifact_threshold}|{options.latitude}|{options.twilight_minutes}|"
-            f"{options.min_label_score}|{options.analysis_size}|v1")
+            f"{options.min_label_score}|{options.analysis_size}|v{TAGGER_VERSION}")
     import hashlib
 
     return hashlib.sha1(f"{f}|{meta}|{opts}".encode()).hexdigest()[:16]

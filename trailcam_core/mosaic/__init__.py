@@ -28,7 +28,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from . import layout as _layout
 from .dpq import dpq
 from .layout import embed_2d, grid_shape, sort_features
 
-__all__ = ["MosaicOptions", "GridLayout", "compute_layout", "make_mosaic", "dpq", "grid_shape", "embed_2d"]
+__all__ = ["MosaicOptions", "GridLayout", "compute_layout", "make_mosaic", "validate", "dpq", "grid_shape", "embed_2d"]
 
 
 @dataclass
@@ -94,6 +94,24 @@ class GridLayout:
         return divmod(int(self.cell_of[i]), self.cols)
 
 
+def validate(options: MosaicOptions) -> None:
+    """Check option values against their documented choices and ranges (the faces pass them raw)."""
+    from PIL import ImageColor
+
+    from ..options import describe
+
+    for info in describe(MosaicOptions):
+        value = getattr(options, info.name)
+        if info.choices and value not in info.choices:
+            raise TrailcamError(f"mosaic option {info.name}={value!r}: choose one of {', '.join(info.choices)}")
+        if info.min is not None and value < info.min or info.max is not None and value > info.max:
+            raise TrailcamError(f"mosaic option {info.name}={value!r} is outside {info.min}..{info.max}")
+    try:
+        ImageColor.getrgb(options.background)
+    except ValueError:
+        raise TrailcamError(f"mosaic option background={options.background!r} is not a colour (try '#181818')")
+
+
 def _embedding_method(options: MosaicOptions, n: int) -> str:
     if options.embedding != "auto":
         return options.embedding
@@ -104,6 +122,7 @@ def compute_layout(vectors: np.ndarray, options: Optional[MosaicOptions] = None,
                    progress: Optional[ProgressCallback] = None) -> GridLayout:
     """Lay n feature vectors out on a grid. ``with_points`` also computes the 2D embedding for flas."""
     options = options or MosaicOptions()
+    validate(options)
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim != 2:
         raise TrailcamError(f"features must be a 2D array (n, d), got shape {x.shape}")
@@ -168,6 +187,7 @@ def make_mosaic(source: Union[Source, Embeddings], out_dir: str | os.PathLike, o
     from .viewer import write_viewer
 
     options = options or MosaicOptions()
+    validate(options)
     embed_options = embed_options or EmbedOptions()
     progress = ensure(progress)
     out = Path(out_dir)

@@ -124,7 +124,7 @@ def assign_points(points: np.ndarray, rows: int, cols: int, exact_limit: int = 4
 
 # ----------------------------------------------------------------------------- recursive split
 
-def split_assign(keys: np.ndarray, n: int, cols: int) -> np.ndarray:
+def split_assign(keys: np.ndarray, n: int, cols: int, leaf: int = 6) -> np.ndarray:
     """Recursively halve the set of cells along its longer side and the points along the matching
     direction (a coordinate for 2D points, the top principal axis for features).
 
@@ -151,8 +151,10 @@ def split_assign(keys: np.ndarray, n: int, cols: int) -> np.ndarray:
             proj = keys[pts, axis]
         else:
             proj = _principal_projection(keys[pts], rng)
-            # orient the axis so it agrees with the split direction of the parent (stable layouts)
         porder = np.argsort(proj, kind="stable")
+        if len(pts) <= leaf:   # small leaves: one ordering (later refinement fixes the details)
+            cell_of[pts[porder]] = cls[corder]
+            continue
         stack.append((pts[porder[:half]], cls[corder[:half]]))
         stack.append((pts[porder[half:]], cls[corder[half:]]))
     return cell_of

@@ -12,7 +12,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 from urllib.parse import quote
 
 import numpy as np
