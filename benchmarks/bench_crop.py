@@ -38,8 +38,8 @@ from PIL import Image, ImageEnhance, ImageOps
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trailcam_core.crop import CropOptions  # noqa: E402
-from trailcam_core.crop_batch import _draft_scale, crop_batch, read_manifest  # noqa: E402
+from trailcam_core.crop import CropOptions, cut, detect_info_bar  # noqa: E402
+from trailcam_core.crop_batch import _draft_scale, _save, crop_batch, encode, load_upright, read_manifest  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "cct-sample"
 W, H = 2048, 1494
@@ -123,6 +123,29 @@ def ffmpeg_cmd(exe: str, src: Path, dst: Path, row: dict, size: int) -> list[str
             "-q:v", "2", str(dst)]
 
 
+def breakdown(files, options: CropOptions, out: Path, rounds: int = 5) -> dict:
+    """Per-stage cost of ours: draft decode, strip detection, crop+scale, encode, atomic write."""
+    best: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for i, f in enumerate(files):
+            t0 = time.perf_counter()
+            img, full = load_upright(f, [], options)
+            t1 = time.perf_counter()
+            detect_info_bar(img)
+            t2 = time.perf_counter()
+            crop, _, _ = cut(img, [], options, scale=full[0] / img.width, full_size=full)
+            t3 = time.perf_counter()
+            encode(crop, options)
+            t4 = time.perf_counter()
+            _save(crop, out / f.name, options)
+            t5 = time.perf_counter()
+            for k, v in (("decode", t1 - t0), ("strip", t2 - t1), ("strip+crop+scale", t3 - t2),
+                         ("encode", t4 - t3), ("encode+write", t5 - t4)):
+                row = best.setdefault(k, [1e9] * len(files))
+                row[i] = min(row[i], v)
+    return {k: sum(v) / len(v) for k, v in best.items()}
+
+
 def timed_rounds(fns, repeat: int) -> list[tuple[float, float]]:
     """Run every fn once per round (fresh output folder per round: a first run, not a rerun);
     return (best, median) seconds per fn."""
@@ -169,6 +192,7 @@ def main() -> int:
             lambda r: crop_batch(src, tmp / f"oursp_{r}", pooled),
             lambda r: bound_pool(jobs, workers)], args.repeat)
         print(f"timed ours and the bound ({args.repeat} interleaved rounds); now ffmpeg", flush=True)
+        parts = breakdown(files[:40], single, tmp / "parts")
         shutil.copytree(tmp / "ours1_0", tmp / "ours")
 
         rows = {r["image_id"]: r for r in read_manifest(tmp / "ours" / "crops_manifest.csv")}
@@ -186,6 +210,8 @@ def main() -> int:
         ffp = (time.perf_counter() - t) / len(cmds)
 
         ms = lambda v: f"{v * 1000:7.2f} ms"  # noqa: E731
+        print("\nwhere ours spends its time, one process (best of 5 per file, first 40 files):")
+        print("  " + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in parts.items()))
         print(f"\nper image (best of {args.repeat}; median in brackets)")
         print(f"  (a) ffmpeg per-file loop, 1 at a time       {ms(ff1)}   ({len(cmds)} files, 1 run)")
         print(f"  (a) ffmpeg per-file loop, {workers} at a time       {ms(ffp)}")

@@ -50,12 +50,13 @@ def main() -> None:
     ap.add_argument("--targets", default="attention", choices=("attention", "transformer", "transformer+conv"))
     ap.add_argument("--optimizer", default="adamw", choices=("adamw", "adamw8bit", "prodigy", "adafactor"))
     ap.add_argument("--precision", default="bf16", choices=("bf16", "fp16"))
+    ap.add_argument("--resolution", type=int, default=1024)
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench_train_gpu: needs a CUDA GPU")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else make_data(Path(tmp) / "data")
-        opts = TrainOptions(resolution=1024, rank=16, alpha=16.0, batch_size=1, gradient_checkpointing=True,
+        opts = TrainOptions(resolution=args.resolution, rank=16, alpha=16.0, batch_size=1, gradient_checkpointing=True,
                             cache_latents=True, cache_text_embeddings=True, cache_to_disk=False,
                             mixed_precision=args.precision, unet_targets=args.targets, optimizer=args.optimizer,
                             unet_lr=1.0 if args.optimizer == "prodigy" else 1e-4, max_steps=args.steps,
@@ -80,7 +81,7 @@ def main() -> None:
     steps = np.diff(stamps)[WARMUP:]
     per_step = statistics.median(steps)
     gpu = torch.cuda.get_device_name(0)
-    print(f"{gpu}: SDXL LoRA, 1024x1024, rank 16 ({args.targets}), batch 1, {args.precision}, gradient checkpointing, "
+    print(f"{gpu}: SDXL LoRA, {args.resolution}x{args.resolution}, rank 16 ({args.targets}), batch 1, {args.precision}, gradient checkpointing, "
           f"cached latents + text embeddings, {args.optimizer}, {args.steps} steps")
     print(f"  {1 / per_step:.2f} it/s  ({per_step:.3f} s/step median after {WARMUP} warm-up steps)")
     print(f"  peak VRAM, training loop: {peaks['loop'] / 2**30:.2f} GiB allocated (target <= 12 GB)")

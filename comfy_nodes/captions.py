@@ -10,7 +10,7 @@ from trailcam_core.errors import TrailcamError
 from trailcam_core.tags import TagOptions, tag_records
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, file_stem, option_inputs, options_from, output_path,
-                      output_root, path_error, run_core, save_image)
+                      output_root, path_error, run_core, save_image, skipped_text)
 
 _TAG_SKIP = ("workers", "overwrite_hand")          # no hand edits inside a graph
 _CAPTION_SKIP = ("include", "caption_extension")   # curation state / file naming belong to the save node
@@ -66,15 +66,18 @@ class SaveCaptionedDataset(io.ComfyNode):
             raise TrailcamError("SaveCaptionedDataset needs captions: connect it after AutoTagCaptions")
         root = output_path(folder, "folder")
         progress = ComfyProgress(2 * len(subset))
-        entries = []
-        for i, (rec, img, tags) in enumerate(zip(subset.records, subset.pil_images(), subset.tags)):
-            path = save_image(img, root / f"{file_stem(rec.image_id)}.{format}")
-            entries.append(CaptionEntry(rec.image_id, path, tags))
-            run_core(progress, i + 1, 2 * len(subset), path.name)
+        entries, skipped = [], []
+        for i, ((rec, img, why), tags) in enumerate(zip(subset.read_images(), subset.tags)):
+            if img is None:
+                skipped.append((rec.file_name or str(rec.path), why))
+            else:
+                path = save_image(img, root / f"{file_stem(rec.image_id)}.{format}")
+                entries.append(CaptionEntry(rec.image_id, path, tags))
+            run_core(progress, i + 1, 2 * len(subset), rec.file_name)
         options = dataclasses.replace(subset.caption_options, caption_extension=caption_extension)
         report = run_core(write_captions, entries, root, options,
                           progress=lambda d, t, m="", p=None: progress(len(subset) + d, len(subset) + t, m, p))
         rel = root.relative_to(output_root().resolve()).as_posix()
-        text = f"{rel}: {report.summary()}"
+        text = skipped_text(f"{rel}: {report.summary()}", skipped)
         return io.NodeOutput(rel, ui=ui.PreviewText(text))
 

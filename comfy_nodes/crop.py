@@ -1,11 +1,12 @@
 """CropSquare: square crops of a subset's frames (info strip dropped, centred or around the boxes)."""
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from trailcam_core.crop import CropOptions, crop_image
 
-from ._common import CATEGORY, SUBSET, ComfyProgress, SubsetData, option_inputs, options_from, run_core, to_tensor
+from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, option_inputs, options_from, run_core, skipped_text,
+                      to_tensor)
 
 # Options that only matter when crops are written as files or cut from videos.
 _FILE_ONLY = ("format", "quality", "video_frames", "video_interval", "max_frames", "max_pixels", "workers", "force")
@@ -26,10 +27,15 @@ class CropSquare(io.ComfyNode):
     def execute(cls, subset: SubsetData, **widgets) -> io.NodeOutput:
         options = options_from(CropOptions, widgets)
         progress = ComfyProgress(len(subset))
-        crops = []
-        for i, (rec, img) in enumerate(zip(subset.records, subset.pil_images())):
-            # boxes are in the source frame's pixels; frames already cut upstream have none that apply
-            boxes = rec.boxes if subset.images is None else ()
-            crops.append(run_core(crop_image, img, boxes, options))
-            run_core(progress, i + 1, len(subset), rec.file_name, crops[-1])
-        return io.NodeOutput(to_tensor(crops), subset.replace(images=crops))
+        crops, kept, skipped = [], [], []
+        for i, (rec, img, why) in enumerate(subset.read_images()):
+            if img is None:              # a bad file is skipped and reported, the batch goes on
+                skipped.append((rec.file_name or str(rec.path), why))
+            else:
+                # boxes are in the source frame's pixels; frames already cut upstream have none that apply
+                boxes = rec.boxes if subset.images is None else ()
+                crops.append(run_core(crop_image, img, boxes, options))
+                kept.append(i)
+            run_core(progress, i + 1, len(subset), rec.file_name, crops[-1] if crops else None)
+        summary = skipped_text(f"{len(crops)} cropped to {options.size} px", skipped)
+        return io.NodeOutput(to_tensor(crops), subset.select(kept).replace(images=crops), ui=ui.PreviewText(summary))

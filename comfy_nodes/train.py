@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import io as _io
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -78,7 +79,8 @@ class TrainLoRA(io.ComfyNode):
                     io.Combo.Input("base_model", options=list_models("checkpoints") + list_diffusers_folders(),
                                    tooltip="SDXL checkpoint (models/checkpoints) or diffusers folder (models/diffusers)"),
                     io.Boolean.Input("resume", default=True,
-                                     tooltip="Continue from the newest checkpoint of an interrupted run with the same name"),
+                                     tooltip="Continue from the newest checkpoint of an interrupted run with the same name "
+                                             "(when it fits the data and options; otherwise train afresh)"),
                     *option_inputs(TrainOptions, skip=_SKIP)],
             outputs=[io.String.Output(display_name="lora_name", tooltip="The LoRA as LoraLoader lists it"),
                      io.Image.Output(display_name="loss_curve")],
@@ -113,11 +115,15 @@ class TrainLoRA(io.ComfyNode):
         base = base_model_path(base_model)
         options = options_from(TrainOptions, widgets)
         work = output_path(f"{RUNS}/{options.output_name}", "output_name")
-        resumed = None
+        trainer, resumed = None, None
         if resume and list_checkpoints(work):
-            options = dataclasses.replace(options, resume="latest")
-            resumed = read_state(list_checkpoints(work)[-1]).get("step")
-        trainer = run_core(LoraTrainer, data_dir, base, work, options)
+            try:   # continue an interrupted run when its checkpoint fits these data and options
+                trainer = LoraTrainer(data_dir, base, work, dataclasses.replace(options, resume="latest"))
+                resumed = read_state(list_checkpoints(work)[-1]).get("step")
+            except TrailcamError as exc:
+                logging.info("[trailcam] %s: starting afresh (%s)", options.output_name, exc)
+        if trainer is None:
+            trainer = run_core(LoraTrainer, data_dir, base, work, options)
         key = training_key(trainer, base)
         final = model_folder("loras") / f"{options.output_name}.safetensors"
         stamp = work / STAMP

@@ -98,6 +98,9 @@ def build(ctx: AppContext) -> None:
         return str(out)
 
     refresh.click(lambda: gr.update(choices=lora_choices(ctx)), None, lora, api_name="generate_loras")
+    if "train_event" in ctx.shared:      # a LoRA just trained appears in the list without a click
+        ctx.shared["train_event"].then(lambda: gr.update(choices=lora_choices(ctx)), None, lora,
+                                       api_name="generate_loras_after_train", api_visibility="private")
     long_job(run_btn.click, event_fn(do_generate, ["base", "lora", "strength_model", "strength_clip", *names],
                                      progress=True, stop_job="generate"),
              [base, lora, strength_model, strength_clip, *components], [gallery, info], "generate")

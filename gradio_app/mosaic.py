@@ -34,7 +34,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             source = gr.Textbox("crops", label="Images", info="Folder of images (below the work folder or an "
-                                "absolute path), e.g. the crops")
+                                "absolute path), e.g. the crops", elem_id="mosaic_source")
             embed_form = OptionForm(EmbedOptions, main=EMBED_MAIN, more_label="More feature options",
                                     overrides=DEMO_EMBED if ctx.sample_json else None)
             form = OptionForm(MosaicOptions, main=MOSAIC_MAIN, more_label="More layout options")
@@ -44,7 +44,8 @@ def build(ctx: AppContext) -> None:
                 stop_button("mosaic", "mosaic_stop")
         with gr.Column(scale=3):
             result = gr.Markdown(elem_classes="trailcam-status")
-            image = gr.Image(label="Mosaic (click a tile)", type="filepath", interactive=False, height=480)
+            image = gr.Image(label="Mosaic (click a tile)", type="filepath", interactive=False, height=480,
+                             elem_id="mosaic_image")
             with gr.Row():
                 picked = gr.Image(label="Picked image", type="pil", interactive=False, height=240)
                 picked_info = gr.Markdown()

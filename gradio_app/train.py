@@ -86,7 +86,7 @@ def build(ctx: AppContext) -> None:
                        str(result.lora_path))
 
     preset.change(event_fn(do_preset, ["preset"]), [preset], form.components, api_name="train_preset")
-    long_job(run_btn.click, event_fn(do_train, ["data", "base", "out_name", *form.names], progress=True,
+    ctx.shared["train_event"] = long_job(run_btn.click, event_fn(do_train, ["data", "base", "out_name", *form.names], progress=True,
                                      stop_job="train"),
              [data, base, out_name, *form.components], [status, loss_plot, samples, lora_file], "train_run")
 

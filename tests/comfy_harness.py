@@ -116,6 +116,41 @@ class ComfyServer:
             f"ComfyUI refused the graph: {json.dumps(body, indent=1)[:3000]}"
         return self.wait(body["prompt_id"], timeout)
 
+    def run_watching(self, prompt: dict, timeout: float = 300) -> tuple[dict, list[dict], int]:
+        """Like :meth:`run`, as the browser does it: over a websocket, collecting what the UI is sent.
+
+        Returns the /history entry, the JSON messages (progress, executing, executed ...) and the
+        number of binary preview images.
+        """
+        import asyncio
+
+        import aiohttp
+
+        async def go() -> tuple[str, list[dict], int]:
+            cid, messages, previews = uuid.uuid4().hex, [], 0
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"ws://127.0.0.1:{self.port}/ws?clientId={cid}") as ws:
+                    async with session.post(self.url + "/prompt", json={"prompt": prompt, "client_id": cid}) as r:
+                        body = await r.json()
+                        assert r.status == 200 and not body.get("node_errors"), f"ComfyUI refused the graph: {body}"
+                    pid = body["prompt_id"]
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.BINARY:
+                            previews += 1
+                            continue
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        data = json.loads(msg.data)
+                        messages.append(data)
+                        d = data.get("data") or {}
+                        if d.get("prompt_id") == pid and (data["type"] in ("execution_error", "execution_interrupted")
+                                                          or data["type"] == "executing" and d.get("node") is None):
+                            break
+            return pid, messages, previews
+
+        pid, messages, previews = asyncio.run(asyncio.wait_for(go(), timeout))
+        return self.wait(pid, 60), messages, previews
+
     def wait(self, prompt_id: str, timeout: float = 300) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

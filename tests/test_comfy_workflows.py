@@ -72,7 +72,13 @@ def test_workflow_1_subset_crop_captions_dataset(comfy_server):
     _by_type(api, "LoadTrailcamSubset")["max_total"] = 8
     _by_type(api, "CropSquare")["size"] = 96
     _by_type(api, "SaveCaptionedDataset")["folder"] = "wf1/dataset"
-    outputs = ok(comfy_server.run(api))
+    entry, messages, previews = comfy_server.run_watching(api)
+    outputs = ok(entry)
+    # the crop node drew its progress bar up to 8 of 8, with a preview of the crops
+    crop_id = next(k for k, v in api.items() if v["class_type"] == "CropSquare")
+    bars = [m["data"] for m in messages if m["type"] == "progress" and m["data"].get("node") == crop_id]
+    assert bars and bars[-1]["value"] == bars[-1]["max"] == 8, bars
+    assert previews >= 1
     folder = comfy_server.output_dir / "wf1" / "dataset"
     images = sorted(folder.glob("*.png"))
     assert len(images) == 8
@@ -215,10 +221,13 @@ def test_detections_file_from_the_input_folder_labels_the_subset(comfy_server):
 
 
 def test_cancel_stops_training_and_the_next_queue_resumes(comfy_server):
-    graph = _train_graph(30)
-    train = _by_type(graph, "TrainLoRA")
-    train.update(output_name="wf3_cancel", save_every_n_steps=1, keep_checkpoints=2)
-    status, body = comfy_server.submit(graph)
+    def graph(max_steps: int) -> dict:
+        g = _train_graph(max_steps)
+        # a checkpoint every 2 steps shows the loop is running; Cancel then saves one more and stops
+        _by_type(g, "TrainLoRA").update(output_name="wf3_cancel", save_every_n_steps=2, keep_checkpoints=2)
+        return g
+
+    status, body = comfy_server.submit(graph(500))
     assert status == 200 and not body.get("node_errors"), body
     checkpoints = comfy_server.output_dir / "trailcam" / "lora_runs" / "wf3_cancel" / "checkpoints"
     deadline = time.monotonic() + 300
@@ -230,8 +239,11 @@ def test_cancel_stops_training_and_the_next_queue_resumes(comfy_server):
     kinds = [m[0] for m in entry["status"]["messages"]]
     assert "execution_interrupted" in kinds, entry["status"]
     assert not (comfy_server.models_dir / "loras" / "wf3_cancel.safetensors").exists()
+    step = max(int(p.name.rsplit("-step", 1)[1]) for p in checkpoints.iterdir() if "-step" in p.name)
+    assert 2 <= step < 500
 
-    outputs = ok(comfy_server.run(graph, timeout=400))      # queued again: picks up the saved checkpoint
+    # queued again (one step further): it continues from the checkpoint Cancel saved
+    outputs = ok(comfy_server.run(graph(step + 1), timeout=400))
     note = json.dumps(outputs)
-    assert "trained 30 steps (resumed from the checkpoint at step" in note, note
+    assert f"trained {step + 1} steps (resumed from the checkpoint at step {step})" in note, note
     assert (comfy_server.models_dir / "loras" / "wf3_cancel.safetensors").is_file()

@@ -109,5 +109,24 @@ def test_open_switch_tabs_move_strengths_generate_screenshot(browser, tiny_lora,
     shot = tmp_path / "generate.png"
     page.screenshot(path=str(shot), full_page=True)
     _not_blank(shot)
+
+    # a mosaic of the sample; clicking its first tile shows that image and its labels
+    page.get_by_role("tab", name="Mosaic").click()
+    page.locator("#mosaic_source textarea, #mosaic_source input").first.fill("sample")
+    page.get_by_text("More feature options").click()
+    size = page.locator("#EmbedOptions-pyramid_size input[type=number]")
+    size.fill("8")
+    size.press("Enter")
+    page.locator("input[aria-label='Embedding']").click()
+    page.get_by_role("option", name="pca").click()
+    page.get_by_role("button", name="Make mosaic").click()
+    page.locator("text=Layout quality DPQ16").wait_for(timeout=240_000)
+    mosaic = page.locator("#mosaic_image img").first
+    mosaic.wait_for(timeout=30_000)
+    mosaic.click(position={"x": 3, "y": 3})
+    page.locator("text=/labels: /").first.wait_for(timeout=60_000)
+    shot = tmp_path / "mosaic.png"
+    page.screenshot(path=str(shot), full_page=True)
+    _not_blank(shot)
     assert not errors, errors
     page.close()

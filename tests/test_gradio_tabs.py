@@ -263,3 +263,21 @@ def test_generate_stop(app, wd):
     with pytest.raises(AppError, match="Stopped"):
         job.result(timeout=120)
     assert time.time() - t0 < 60
+
+
+# ------------------------------------------------------------------- detections as the labels
+def test_dataset_folder_labelled_by_a_detections_file(app, wd):
+    from trailcam_core.detections_sample import SPECIES, make_megadetector
+
+    s, c = app
+    files = sorted(p.name for p in (wd / "sample").glob("*.jpg"))
+    det = wd / "detections" / "md_results.json"
+    det.parent.mkdir(exist_ok=True)
+    det.write_text(json.dumps(make_megadetector(files, seed=1)))
+    summary = c.predict(source=str(wd / "sample"), image_root="", bboxes="", detections=str(det), threshold=0.2,
+                        api_name="/dataset_load")[0]
+    assert f"**{len(files)} images**" in summary
+    text, bar, heat, gallery = c.predict(locations=[], categories=[], empty="exclude", time_of_day="any",
+                                         sequence="all", max_per_category=0, max_total=0, api_name="/dataset_subset")
+    labels = {g["caption"].split(" · ")[0] for g in gallery}
+    assert labels and labels <= set(SPECIES) | {"person", "vehicle", "unidentified animal", "animal"}, labels

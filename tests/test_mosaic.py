@@ -186,7 +186,7 @@ def test_mosaic_from_records_keeps_labels_and_tags(tmp_path):
                         labels=["coyote" if i % 2 else "bobcat"], extra={"tags": ["night"] if i < 3 else []})
             for i in range(6)]
     emb = embed_images(recs, PYRAMID)
-    make_mosaic(emb, tmp_path / "m", MosaicOptions(tile=8, embedding="pca", quality=False))
+    make_mosaic(emb, tmp_path / "m", MosaicOptions(tile=8, embedding="pca", quality=False, scatter=False))
     items = {it["id"]: it for it in json.loads((tmp_path / "m" / "positions.json").read_text())["items"]}
     assert items["id1"]["labels"] == ["coyote"] and items["id1"]["tags"] == ["coyote", "night"]
     assert not (tmp_path / "m" / "embeddings.npz").exists()     # given embeddings are not rewritten
@@ -298,7 +298,7 @@ def test_cli_embed_then_mosaic(tmp_path, capsys):
 
 def test_output_folder_inside_the_source_is_not_fed_back(tmp_path):
     src = _photo_folder(tmp_path / "photos", n=5)
-    opts = MosaicOptions(tile=8, embedding="pca", quality=False)
+    opts = MosaicOptions(tile=8, embedding="pca", quality=False, scatter=False)
     make_mosaic(src, src / "mosaic", opts, PYRAMID)
     again = make_mosaic(src, src / "mosaic", opts, PYRAMID)
     assert json.loads((src / "mosaic" / "positions.json").read_text())["n"] == 5

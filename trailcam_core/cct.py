@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from operator import attrgetter
 from typing import Optional, Union
 
 import msgspec
@@ -64,14 +65,13 @@ class _CCT(msgspec.Struct):               # full schema: used to locate errors p
     info: Optional[dict] = None
 
 
-class _Sections(msgspec.Struct):          # fast path: sections kept raw, decoded one at a time
-    images: msgspec.Raw
+class _Sections(msgspec.Struct):          # fast path: images typed in the first (only) pass,
+    images: list[_Image]                  # annotations kept raw and decoded after the images
     annotations: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"[]"))
     categories: list[_Category] = msgspec.field(default_factory=list)
     info: Optional[dict] = None
 
 
-_IMAGES = msgspec.json.Decoder(list[_Image])
 _ANNOTATIONS = msgspec.json.Decoder(list[_Annotation])
 _INT_TO_INT64 = {pa.int64(): pd.Int64Dtype()}.get
 _UNSAFE = r"^(?:[/\\]|[A-Za-z]:)|(?:^|[/\\])\.\.(?:[/\\]|$)"
@@ -155,6 +155,11 @@ def categories_map(cats: list[_Category], path: Path) -> dict[int, str]:
 
 
 # ------------------------------------------------------------------------------------ columns
+def _field(structs: list, name: str) -> list:
+    """One attribute of every struct, as a list (map + attrgetter: the loop runs in C)."""
+    return list(map(attrgetter(name), structs))
+
+
 def _strings(values: list) -> pa.Array:
     try:
         return pa.array(values, pa.string())
@@ -193,9 +198,14 @@ def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
     return pa.array(fixed, pa.timestamp("us"), mask=~valid)
 
 
-def image_table(ims: list[_Image], path: Path, warnings: list[str]) -> pa.Table:
-    ids = _strings([i.id for i in ims])           # uniqueness is checked with the annotations (one hash pass)
-    names = _strings([i.file_name for i in ims])
+def image_table(ims: list[_Image], path: Path, warnings: list[str], hashes: Optional[list] = None) -> pa.Table:
+    """The image columns; appends the ids' hashes (or None) to ``hashes`` when given."""
+    id_list = _field(ims, "id")
+    ids = _strings(id_list)                    # uniqueness is checked with the annotations (image_rows)
+    if hashes is not None:
+        hashes.append(str_hashes(id_list))
+    del id_list
+    names = _strings(_field(ims, "file_name"))
     text = names.buffers()[2].to_pybytes() if len(names) else b""
     if b"\\" in text:
         names = pc.replace_substring(names, "\\", "/")
@@ -210,26 +220,54 @@ def image_table(ims: list[_Image], path: Path, warnings: list[str]) -> pa.Table:
         k = int(np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))[0])
         raise UnsafePathError(f"{path}: images[{k}] (id {ids[k].as_py()!r}) has file_name {ims[k].file_name!r}, "
                               "which is empty, absolute or contains '..'; refusing to read outside the image root")
-    location = _strings([i.location for i in ims])
+    location = _strings(_field(ims, "location"))
     if location.null_count:
         location = pc.fill_null(location, "unknown")
     location = location.dictionary_encode()          # few distinct values: filters work on the codes
-    times = _strings([i.dt if i.dt is not None else i.date_captured for i in ims])
-    seq = _strings([i.seq_id for i in ims])
+    times = _field(ims, "dt")
+    if None in times:                                # absent: date_captured (some published files)
+        captured = _field(ims, "date_captured")
+        times = [c if t is None else t for t, c in zip(times, captured)] if captured.count(None) != len(ims) \
+            else times
+    times = _strings(times)
+    seq = _strings(_field(ims, "seq_id"))
     if seq.null_count:
         seq = pc.coalesce(seq, ids)
     return pa.table({
         "image_id": ids, "file_name": names,
-        "width": _ints([i.width for i in ims]), "height": _ints([i.height for i in ims]),
+        "width": _ints(_field(ims, "width")), "height": _ints(_field(ims, "height")),
         "location": location, "datetime": parse_datetimes(times, path, warnings), "seq_id": seq,
-        "frame_num": _ints([i.frame_num for i in ims]), "seq_num_frames": _ints([i.seq_num_frames for i in ims]),
+        "frame_num": _ints(_field(ims, "frame_num")), "seq_num_frames": _ints(_field(ims, "seq_num_frames")),
     })
 
 
-def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path) -> np.ndarray:
+def str_hashes(values: list) -> Optional[np.ndarray]:
+    """Python's hashes of a list of str (None if anything else is in it): cheap, as each str keeps
+    its hash once computed; used to match ids with numpy instead of hashing the strings again."""
+    try:
+        return np.fromiter(map(str.__hash__, values), np.int64, len(values))
+    except TypeError:
+        return None
+
+
+def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path, id_hash: Optional[np.ndarray] = None,
+               ann_hash: Optional[np.ndarray] = None) -> np.ndarray:
     """Row of each annotation's image in ``image_ids`` (-1 when unknown), checking that image ids
-    are unique, in one hash pass over both columns."""
+    are unique.  With the ids' hashes given, matching is a numpy sort + search; the strings of every
+    match are then compared, and any repeated hash (a duplicate id or a collision) or a mismatch
+    sends the work to the exact path (one Arrow hash pass over both columns)."""
     n = len(image_ids)
+    if id_hash is not None and ann_hash is not None and n:
+        order = np.argsort(id_hash, kind="stable")
+        sorted_h = id_hash[order]
+        if not (sorted_h[1:] == sorted_h[:-1]).any():
+            at = np.minimum(np.searchsorted(sorted_h, ann_hash), n - 1)
+            found = sorted_h[at] == ann_hash
+            rows = np.where(found, order[at], -1)
+            hit = np.flatnonzero(found)
+            same = pc.equal(image_ids.take(pa.array(rows[hit])), ann_image_ids.take(pa.array(hit)))
+            if len(hit) == 0 or (same.null_count == 0 and pc.all(same).as_py()):
+                return rows
     both = pa.concat_arrays([image_ids.cast(pa.string()), ann_image_ids.cast(pa.string())])
     codes = both.dictionary_encode().indices.to_numpy(zero_copy_only=False)
     mine = codes[:n]
@@ -243,20 +281,24 @@ def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path) -> np.n
 
 
 def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_ids: pa.Array, path: Path,
-                     drop_unknown_images: bool = False) -> tuple[pa.Table, int]:
+                     drop_unknown_images: bool = False,
+                     image_hashes: Optional[np.ndarray] = None) -> tuple[pa.Table, int]:
     """Annotations as columns plus the number dropped (unknown images, only when allowed)."""
-    id_list = [a.id for a in anns]
+    id_list = _field(anns, "id")
     present = [x for x in id_list if x is not None] if None in id_list else id_list
     if len(set(present)) != len(present):
         _first_duplicate(_strings(present), "annotation id", path)
     ann_ids = _strings(id_list)
-    img = _strings([a.image_id for a in anns])
+    img_list = _field(anns, "image_id")
+    img = _strings(img_list)
+    img_hash = str_hashes(img_list) if image_hashes is not None else None
+    del img_list
     try:
-        cat = pa.array([a.category_id for a in anns], pa.int64())
+        cat = pa.array(_field(anns, "category_id"), pa.int64())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         cat = pa.array([int_id(a.category_id, f"annotations[{k}] category_id", path) for k, a in enumerate(anns)],
                        pa.int64())
-    img_pos = image_rows(image_ids, img, path)   # row of each annotation's image (-1: unknown)
+    img_pos = image_rows(image_ids, img, path, image_hashes, img_hash)   # row of each annotation's image (-1: unknown)
     known = img_pos >= 0
     keep = None
     n_unknown = int((~known).sum())
@@ -276,7 +318,7 @@ def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_
     names = pa.array([categories[int(c)] for c in cat_ids], pa.string())
     bbox = np.full((len(anns), 4), np.nan)
     score = np.full(len(anns), np.nan)
-    boxes = [a.bbox for a in anns]
+    boxes = _field(anns, "bbox")
     if boxes.count(None) != len(boxes):              # image-level files have none: skip the loop
         for k, box in enumerate(boxes):
             if box:
@@ -284,7 +326,7 @@ def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_
                     raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has bbox {box!r}; "
                                     "expected [x, y, width, height]")
                 bbox[k] = box
-    scores = [a.score for a in anns]
+    scores = _field(anns, "score")
     if scores.count(None) != len(scores):
         score = np.array([np.nan if x is None else x for x in scores], dtype=float)
     table = pa.table({"annotation_id": ann_ids, "image_id": img, "category_id": cat,
@@ -398,17 +440,13 @@ def parse(holder: list, path: Path):
 def _parse(holder: list, path: Path):
     data = holder.pop()
     warnings: list[str] = []
-    top = decode(data, path, _Sections)
+    top = decode(data, path, _Sections)          # one pass: images typed, annotations skipped
     categories = categories_map(top.categories, path)
-    ann_raw = bytes(top.annotations)
-    try:
-        ims = _IMAGES.decode(top.images)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        decode(data, path, _CCT)                    # re-decode whole to name the record
-        raise
-    info = top.info or {}
+    ann_raw = bytes(top.annotations)             # a copy, so the whole file can be freed now
+    ims, info = top.images, top.info or {}
     del top, data
-    images = image_table(ims, path, warnings)
+    hashes: list = []
+    images = image_table(ims, path, warnings, hashes)
     del ims
     try:
         anns = _ANNOTATIONS.decode(ann_raw)
@@ -418,7 +456,7 @@ def _parse(holder: list, path: Path):
         raise DataError(f"{path}: {where}: {str(exc).split(' - at ')[0]}".replace(
             "Object missing required field", "missing required field")) from None
     del ann_raw
-    ann, _ = annotation_table(anns, categories, images["image_id"].combine_chunks(), path)
+    ann, _ = annotation_table(anns, categories, images["image_id"].combine_chunks(), path, image_hashes=hashes[0])
     del anns
     return images, ann, categories, info, warnings
 

@@ -196,20 +196,31 @@ def load_upright(path: Path, boxes: list[Box], options: CropOptions) -> tuple[Im
         raise
 
 
-def _save(img: Image.Image, dest: Path, options: CropOptions) -> int:
+def encode(img: Image.Image, options: CropOptions) -> bytes:
+    """The crop as file bytes in ``options.format``."""
     if options.format == "jpeg" and img.mode in ("RGBA", "LA"):
         img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    buf = io.BytesIO()
+    if options.format == "jpeg":
+        img.save(buf, "JPEG", quality=options.quality)
+    elif options.format == "webp":
+        img.save(buf, "WEBP", quality=options.quality)
+    else:
+        img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _save(img: Image.Image, dest: Path, options: CropOptions) -> int:
+    """Write the crop atomically (temp file + rename; no fsync: a killed process cannot leave a
+    partial file either way, and a per-file fsync would cost more than the crop)."""
+    data = encode(img, options)
     with atomic_path(dest) as tmp:
-        if options.format == "jpeg":
-            img.save(tmp, "JPEG", quality=options.quality)
-        elif options.format == "webp":
-            img.save(tmp, "WEBP", quality=options.quality)
-        else:
-            img.save(tmp, "PNG")
-    return dest.stat().st_size
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+    return len(data)
 
 
-_OPTIONS_CACHE: dict[str, CropOptions] = {}
+_OPTIONS_CACHE: dict[tuple, CropOptions] = {}
 
 
 def _row(crop_file: str, task: dict, box, bar, size, nbytes: int, frame_time: Optional[float]) -> dict:
@@ -224,7 +235,7 @@ def _row(crop_file: str, task: dict, box, bar, size, nbytes: int, frame_time: Op
 
 def run_task(task: dict) -> dict:
     """Crop one source (photo or clip). Returns ``{"image_id", "rows"}`` or ``{"image_id", "error"}``."""
-    key = repr(sorted(task["options"].items()))
+    key = tuple(sorted(task["options"].items()))
     options = _OPTIONS_CACHE.get(key) or _OPTIONS_CACHE.setdefault(key, CropOptions(**task["options"]))
     boxes = [Box(*b) for b in task["boxes"]]
     out_dir, path = Path(task["out_dir"]), Path(task["path"])

@@ -70,8 +70,13 @@ def embed_2d(x: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
     if method == "tsne":
         from sklearn.manifold import TSNE
 
+        from threadpoolctl import threadpool_limits
+
         perplexity = float(min(30.0, max(2.0, (n - 1) / 3.0)))
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x).astype(np.float64)
+        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+        # small jobs: OpenMP threads cost more than they give (10x slower on a busy 2-core machine)
+        with threadpool_limits(1 if n < 5000 else None):
+            return tsne.fit_transform(x).astype(np.float64)
     raise TrailcamError(f"unknown 2D embedding {method!r}; use umap, tsne or pca")
 
 
