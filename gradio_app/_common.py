@@ -68,6 +68,20 @@ class AppContext:
             return str(path)
 
 
+LABEL_SOURCES = ("Labels from the Dataset tab's subset", "Labels from a CCT JSON", "No labels")
+
+
+def label_metadata(ctx: AppContext, labels_from: str, subset: Any, metadata: str) -> Optional[Path]:
+    """The CCT JSON that lends a folder of crops their labels (the subset is saved for it), or None."""
+    if labels_from == LABEL_SOURCES[0]:
+        if subset is None:
+            raise TrailcamError("no subset yet: make one in the Dataset tab, or choose another label source")
+        return subset.write_cct(ctx.out("subset") / "subset_cct.json")
+    if labels_from == LABEL_SOURCES[1]:
+        return ctx.input_path(metadata, "CCT JSON")
+    return None
+
+
 def existing(path: str, what: str) -> Path:
     """An input path the user typed (a dataset, a model, a folder); clear error when it is missing."""
     text = (path or "").strip()

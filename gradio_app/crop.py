@@ -10,17 +10,17 @@ from trailcam_core.errors import TrailcamError
 from trailcam_core.folder import list_media
 from trailcam_core.records import ImageRecord
 
-from ._common import AppContext, OptionForm, event_fn, existing, long_job, report_markdown, stop_button, thumbnail
+from ._common import AppContext, OptionForm, event_fn, long_job, report_markdown, stop_button, thumbnail
 
 MAIN = ("mode", "size", "strip_info_bar", "margin", "min_score")
 SOURCES = ("Dataset subset", "Folder")
 SHOW = 24
 
 
-def source_of(subset, source: str, folder: str):
+def source_of(ctx: AppContext, subset, source: str, folder: str):
     """The crop input: the subset's records, or a folder the user typed."""
     if source == SOURCES[1]:
-        return existing(folder, "image folder")
+        return ctx.input_path(folder, "image folder")
     if subset is None:
         raise TrailcamError("no subset yet: make one in the Dataset tab, or choose Folder")
     return subset.records()
@@ -65,7 +65,7 @@ def build(ctx: AppContext) -> None:
 
     def do_preview(subset, source, folder, index, **values):
         opts = options_from(values)
-        rec = preview_record(source_of(subset, source, folder), index)
+        rec = preview_record(source_of(ctx, subset, source, folder), index)
         from PIL import Image
 
         with Image.open(rec.path) as im:
@@ -81,7 +81,7 @@ def build(ctx: AppContext) -> None:
     def do_run(subset, source, folder, out_name, progress, **values):
         opts = options_from(values)
         out = ctx.out(out_name)
-        report = crop_batch(source_of(subset, source, folder), out, opts, progress=progress)
+        report = crop_batch(source_of(ctx, subset, source, folder), out, opts, progress=progress)
         files = sorted(p for p in out.iterdir() if p.suffix.lower() == opts.extension)[:SHOW]
         return report_markdown(report), [(thumbnail(p), p.stem[:12]) for p in files]
 

@@ -1,6 +1,7 @@
 """Dataset tab: load a CCT JSON, a folder or a detections file; pick a subset; chart, browse, sort, fetch."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Optional
 
 import gradio as gr
@@ -42,8 +43,10 @@ def subset_outputs(ctx: AppContext, sub: Any, limit: int = GALLERY_MAX):
     """Charts (one row per image, primary label) and a gallery of the first images of a subset."""
     table = charts.image_table(sub)
     out = ctx.out("charts")
-    bar = charts.category_bar_chart(table, out / "categories.png", unit="images")
-    heat = charts.location_heatmap(table, out / "locations.png", unit="images")
+    # one file pair per distinct subset: two sessions never overwrite each other's charts
+    key = hashlib.sha1("\n".join(map(str, table["image_id"])).encode()).hexdigest()[:12]
+    bar = charts.category_bar_chart(table, out / f"categories-{key}.png", unit="images")
+    heat = charts.location_heatmap(table, out / f"locations-{key}.png", unit="images")
     gallery = []
     for rec in sub.records()[:limit]:
         try:
@@ -91,7 +94,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         fetch_form = OptionForm(FetchOptions, only=("base_url",))
         fetch_btn = gr.Button("Fetch images")
-        fetch_stop = stop_button("fetch", "dataset_fetch_stop")
+        stop_button("dataset", "dataset_stop")
     action_out = gr.Markdown(elem_classes="trailcam-status")
 
     det_names = det_form.names
@@ -152,10 +155,11 @@ def build(ctx: AppContext) -> None:
 
     save_btn.click(event_fn(do_save, ["subset", "out_name"]), [sub_state, out_name], action_out,
                    api_name="dataset_save")
-    long_job(sort_btn.click, event_fn(do_sort, ["subset", "out_name", "sort_mode"], progress=True),
+    long_job(sort_btn.click, event_fn(do_sort, ["subset", "out_name", "sort_mode"], progress=True,
+                                      stop_job="dataset"),
              [sub_state, out_name, sort_mode], [action_out], "dataset_sort")
     long_job(fetch_btn.click, event_fn(do_fetch, ["subset", "out_name", "base_url"], progress=True,
-                                       stop_job="fetch"),
+                                       stop_job="dataset"),
              [sub_state, out_name, *fetch_form.components], [action_out], "dataset_fetch")
 
 

@@ -25,13 +25,13 @@ def resolve_base(ctx: AppContext, text: str) -> Path:
         from trailcam_core.tiny import build_tiny_sdxl
 
         return build_tiny_sdxl(demo_base(ctx))
-    return existing(text, "base model (diffusers folder or .safetensors checkpoint)")
+    return ctx.input_path(text, "base model (diffusers folder or .safetensors checkpoint)")
 
 
 def lora_choices(ctx: AppContext) -> list[str]:
     """LoRA files below the work folder, as paths relative to it, newest first."""
     files = sorted(ctx.workdir.rglob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [NONE] + [ctx.rel(p) for p in files if "models" not in p.relative_to(ctx.workdir).parts[:1]]
+    return [NONE] + [ctx.rel(p) for p in files if p.relative_to(ctx.workdir).parts[0] not in ("models", "cache")]
 
 
 def lora_path(ctx: AppContext, choice: str) -> Path | None:

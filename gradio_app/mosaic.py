@@ -9,9 +9,10 @@ import gradio as gr
 from trailcam_core.embed import EmbedOptions
 from trailcam_core.errors import TrailcamError
 from trailcam_core.mosaic import MosaicOptions, make_mosaic
+from trailcam_core.tags import collection_records
 
-from ._common import (AppContext, OptionForm, event_fn, long_job, readable, report_markdown, stop_button,
-                      thumbnail)
+from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,
+                      report_markdown, stop_button, thumbnail)
 
 EMBED_MAIN = ("features", "model", "pretrained")
 MOSAIC_MAIN = ("layout", "embedding", "columns", "aspect", "tile")
@@ -31,10 +32,13 @@ def tile_at(positions: dict, x: float, y: float, scale: float = 1.0):
 
 
 def build(ctx: AppContext) -> None:
+    subset = ctx.shared.get("subset") or gr.State(None)
     with gr.Row():
         with gr.Column(scale=2):
             source = gr.Textbox("crops", label="Images", info="Folder of images (below the work folder or an "
                                 "absolute path), e.g. the crops", elem_id="mosaic_source")
+            labels_from = gr.Radio(list(LABEL_SOURCES), value=LABEL_SOURCES[0], label="Labels shown on click")
+            metadata = gr.Textbox("", label="CCT JSON", info="When labels come from a CCT JSON")
             embed_form = OptionForm(EmbedOptions, main=EMBED_MAIN, more_label="More feature options",
                                     overrides=DEMO_EMBED if ctx.sample_json else None)
             form = OptionForm(MosaicOptions, main=MOSAIC_MAIN, more_label="More layout options")
@@ -51,11 +55,13 @@ def build(ctx: AppContext) -> None:
                 picked_info = gr.Markdown()
     positions_state = gr.State(None)
 
-    def do_run(source, out_name, progress, **values):
+    def do_run(source, labels_from, metadata, subset, out_name, progress, **values):
         src = ctx.input_path(source, "image folder")
         emb_opts, opts = embed_form.parse(values), form.parse(values)
+        meta = label_metadata(ctx, labels_from, subset, metadata)
+        records = collection_records(src, meta)[0] if meta else src   # crops named <image_id>.jpg get labels
         out = ctx.out(out_name)
-        report = make_mosaic(src, out, opts, emb_opts, cache_dir=ctx.workdir / "cache" / "features",
+        report = make_mosaic(records, out, opts, emb_opts, cache_dir=ctx.workdir / "cache" / "features",
                              progress=progress)
         positions = json.loads(Path(report.outputs["positions"]).read_text(encoding="utf-8"))
         positions["scale"] = float(report.outputs.get("mosaic_scale", 1.0))
@@ -88,9 +94,10 @@ def build(ctx: AppContext) -> None:
             raise readable(exc) from None
 
     names = embed_form.names + form.names
-    long_job(run_btn.click, event_fn(do_run, ["source", "out_name", *names], progress=True, stop_job="mosaic"),
-             [source, out_name, *embed_form.components, *form.components], [result, image, positions_state],
-             "mosaic_run")
+    long_job(run_btn.click, event_fn(do_run, ["source", "labels_from", "metadata", "subset", "out_name", *names],
+                                     progress=True, stop_job="mosaic"),
+             [source, labels_from, metadata, subset, out_name, *embed_form.components, *form.components],
+             [result, image, positions_state], "mosaic_run")
     # the click on the picture, and the same lookup by pixel for API users
     image.select(on_select, [positions_state], [picked, picked_info], api_name="mosaic_click",
                  api_visibility="private")

@@ -9,10 +9,10 @@ from trailcam_core.curation import ExportOptions, Project, export_favorites
 from trailcam_core.errors import TrailcamError
 from trailcam_core.tags import TagOptions, tag_collection, tag_text
 
-from ._common import AppContext, OptionForm, event_fn, long_job, readable, report_markdown, stop_button, thumbnail
+from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,
+                      report_markdown, stop_button, thumbnail)
 
 SHOWS = ("all", "favorites", "not-rejected", "rejected")
-LABELS = ("Labels from the Dataset tab's subset", "Labels from a CCT JSON", "No labels")
 GALLERY_MAX = 120
 
 
@@ -51,7 +51,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             folder = gr.Textbox("crops", label="Images", info="The collection to tag (e.g. the crops), below the "
                                 "work folder or an absolute path; its curation state is kept inside it")
-            labels_from = gr.Radio(list(LABELS), value=LABELS[0], label="Species and location from")
+            labels_from = gr.Radio(list(LABEL_SOURCES), value=LABEL_SOURCES[0], label="Species and location from")
             metadata = gr.Textbox("", label="CCT JSON", info="When labels come from a CCT JSON")
             tag_form = OptionForm(TagOptions, main=("artifact_threshold", "min_label_score"),
                                   more_label="More tagging options")
@@ -105,13 +105,7 @@ def build(ctx: AppContext) -> None:
     def do_run(folder, labels_from, metadata, subset, show, progress, **values):
         opts = tag_form.parse(values)
         src = ctx.input_path(folder, "images folder")
-        meta = None
-        if labels_from == LABELS[0]:
-            if subset is None:
-                raise TrailcamError("no subset yet: make one in the Dataset tab, or choose another label source")
-            meta = subset.write_cct(ctx.out("subset") / "subset_cct.json")
-        elif labels_from == LABELS[1]:
-            meta = ctx.input_path(metadata, "CCT JSON")
+        meta = label_metadata(ctx, labels_from, subset, metadata)
         report = tag_collection(src, options=opts, metadata=meta, progress=progress)
         pics, ids = gallery_of(folder, show)
         return report_markdown(report), pics, ids

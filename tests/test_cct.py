@@ -1,62 +1,17 @@
-"""The CCT parser's fast paths agree with plain json + Python on the same file, and fall back to
-the exact path whenever a shortcut cannot be trusted (repeated hashes, mismatching strings)."""
+"""The CCT parser's fast paths agree with plain json + Python on the same file, and the vectorised
+capture-time reader agrees with the general parser on every form, good or bad."""
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
 from trailcam_core import cct
 from trailcam_core.dataset import load_dataset
-from trailcam_core.errors import DataError
 from trailcam_core.sample import write_full_scale_json
-
-
-def _ids(n: int, seed: int = 0) -> list[str]:
-    rs = np.random.default_rng(seed)
-    return [f"{a:016x}-{k}" for k, a in enumerate(rs.integers(0, 2**62, n))]
-
-
-def _exact(ids: pa.Array, ann: pa.Array) -> np.ndarray:
-    return cct.image_rows(ids, ann, Path("x.json"))          # no hashes: the Arrow hash pass
-
-
-def test_hashed_matching_agrees_with_the_exact_path():
-    ids = _ids(500)
-    ann = [ids[k] for k in np.random.default_rng(1).integers(0, 500, 800)] + ["nope", "also-missing"]
-    id_arr, ann_arr = pa.array(ids), pa.array(ann)
-    rows = cct.image_rows(id_arr, ann_arr, Path("x.json"), cct.str_hashes(ids), cct.str_hashes(ann))
-    assert rows.tolist() == _exact(id_arr, ann_arr).tolist()
-    assert rows[-2:].tolist() == [-1, -1]
-    assert [ids[r] for r in rows[:-2]] == ann[:-2]
-
-
-def test_colliding_or_misleading_hashes_fall_back_to_the_exact_path():
-    ids = _ids(50)
-    ann = [ids[3], ids[7], "nope"]
-    id_arr, ann_arr = pa.array(ids), pa.array(ann)
-    expected = [3, 7, -1]
-    zeros = np.zeros(len(ids), np.int64)                       # every hash the same: looks like repeats
-    assert cct.image_rows(id_arr, ann_arr, Path("x.json"), zeros, np.zeros(3, np.int64)).tolist() == expected
-    distinct = np.arange(len(ids), dtype=np.int64)             # unique hashes that point at the wrong rows
-    wrong = np.array([5, 7, 9], np.int64)                     # "nope" hashes like ids[9]
-    assert cct.image_rows(id_arr, ann_arr, Path("x.json"), distinct, wrong).tolist() == expected
-
-
-def test_duplicate_image_ids_are_refused_with_hashes_too():
-    ids = _ids(20) + ["dup", "dup"]
-    with pytest.raises(DataError, match="duplicate image id 'dup'"):
-        cct.image_rows(pa.array(ids), pa.array(["dup"]), Path("x.json"), cct.str_hashes(ids),
-                       cct.str_hashes(["dup"]))
-
-
-def test_str_hashes_only_for_strings():
-    assert cct.str_hashes(["a", "b"]).tolist() == [hash("a"), hash("b")]
-    assert cct.str_hashes(["a", 3]) is None
 
 
 def test_full_scale_shape_matches_plain_json(tmp_path):
@@ -91,3 +46,21 @@ def test_full_scale_shape_matches_plain_json(tmp_path):
     assert ann["annotation_id"].tolist() == [a["id"] for a in doc["annotations"]]
     assert ann["image_id"].tolist() == [a["image_id"] for a in doc["annotations"]]
     assert ann["category"].tolist() == [names[a["category_id"]] for a in doc["annotations"]]
+
+
+@pytest.mark.parametrize("values", [
+    ["2012-03-17 03:48:44", "2000-02-29 23:59:59", "1999-12-31 00:00:00"],
+    ["2012-03-17 03:48:44", None, "2013-07-01T14:05:00", "2012-02-31 25:00:00", "2011-02-29 10:00:00",
+     "2012-02-30 10:00:00", "2012-13-01 00:00:00", "2012-03-17 03:48:60", "NA", "", "2012/03/17 03:48:44",
+     "2013-07-01T14:05:00+02:00", "2012-03-17 3:48:44", "0000-01-01 00:00:00", "2400-02-29 12:00:00"],
+])
+def test_vectorised_times_equal_the_general_parser(values):
+    arr = pa.array(values, pa.string())
+    w_fast, w_slow = [], []
+    fast = cct.parse_datetimes(arr, Path("x.json"), w_fast)
+    slow = cct._parse_datetimes(arr, Path("x.json"), w_slow)
+    as_int = lambda a: a.cast(pa.int64()).to_pylist()     # noqa: E731 (year 0 has no Python datetime)
+    assert as_int(fast) == as_int(slow)
+    assert w_fast == w_slow
+    sliced = pa.array(["x"] + values, pa.string()).slice(1)        # offsets not starting at 0
+    assert as_int(cct.parse_datetimes(sliced, Path("x.json"), [])) == as_int(slow)

@@ -86,7 +86,12 @@ def test_demo_prints_where_outputs_are(capsys, tmp_path):
     code, stdout, _ = run(capsys, "demo", "--out", tmp_path / "demo")
     assert code == 0
     assert "synthetic" in stdout.lower()
-    for name in ("subset.json", "manifest.csv", "Sorted", "categories.png", "locations.png"):
+    for name in ("subset.json", "manifest.csv", "Sorted", "categories.png", "locations.png", "crops",
+                 "crops/tag_frequency.json", "mosaic/mosaic.jpg", "mosaic/viewer.html"):
         assert str(tmp_path / "demo" / name) in stdout
         assert (tmp_path / "demo" / name).exists()
+    crops = sorted((tmp_path / "demo" / "crops").glob("*.jpg"))
+    captions = sorted((tmp_path / "demo" / "crops").glob("*.txt"))
+    assert len(crops) == len(captions) > 0
+    assert captions[0].read_text().startswith("trailcam, ")
     assert stdout.strip().splitlines()[-1].startswith("demo: ")

@@ -73,7 +73,7 @@ def test_local_dir_layout_as_on_the_hub(tiny, tmp_path):
     (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {}}))
     save_file({k: v.contiguous() for k, v in tiny.model.state_dict().items()}, tmp_path / "open_clip_model.safetensors")
     loaded = load_clip(f"local-dir:{tmp_path}", device="cpu", cache=False)
-    assert loaded.embed_dim == 64
+    assert loaded.embed_dim == 64 and loaded.key.startswith(f"local-dir:{tmp_path}|dir|")
     np.testing.assert_allclose(loaded.encode_texts(["a fox"]), tiny.encode_texts(["a fox"]), atol=1e-5)
 
 

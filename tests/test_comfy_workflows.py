@@ -247,3 +247,27 @@ def test_cancel_stops_training_and_the_next_queue_resumes(comfy_server):
     note = json.dumps(outputs)
     assert f"trained {step + 1} steps (resumed from the checkpoint at step {step})" in note, note
     assert (comfy_server.models_dir / "loras" / "wf3_cancel.safetensors").is_file()
+
+
+def test_subset_loader_reruns_when_its_file_changes_on_disk(comfy_server):
+    import os
+    import shutil
+
+    src = comfy_server.input_dir / "trailcam_sample" / "sample_cct.json"
+    copy_ = comfy_server.input_dir / "trailcam_sample" / "fingerprint_cct.json"
+    shutil.copyfile(src, copy_)
+    graph = {"1": {"class_type": "LoadTrailcamSubset", "inputs": {**load("2_embed_mosaic")[1]["1"]["inputs"],
+                                                                  "source": "trailcam_sample/fingerprint_cct.json",
+                                                                  "max_total": 2}},
+             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+
+    def cached_nodes() -> list[str]:
+        entry, messages, _ = comfy_server.run_watching(graph)
+        ok(entry)
+        return next(m["data"]["nodes"] for m in messages if m["type"] == "execution_cached")
+
+    cached_nodes()
+    assert "1" in cached_nodes()                   # same file, same widgets: not loaded again
+    st = copy_.stat()
+    os.utime(copy_, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    assert "1" not in cached_nodes()               # the file changed on disk: loaded again

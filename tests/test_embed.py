@@ -103,6 +103,10 @@ def test_records_and_path_lists(folder, tmp_path):
     assert [r.image_id for r in paths] == ["rgb_1.jpg", "nested/big.jpg"]
     with pytest.raises(TrailcamError, match="no such folder"):
         collect_records(folder / "nope")
+    with pytest.raises(TrailcamError, match="batch_size"):
+        embed_images(folder, EmbedOptions(features="pyramid", batch_size=0))
+    with pytest.raises(TrailcamError, match="unknown features"):
+        embed_images(folder, EmbedOptions(features="sift"))
 
 
 def test_save_and_load_roundtrip(folder, tmp_path):

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 EXPECTED_ENDPOINTS = {
     "/dataset_load", "/dataset_subset", "/dataset_open_sample", "/dataset_save", "/dataset_sort", "/dataset_fetch",
-    "/dataset_fetch_stop",
+    "/dataset_stop",
     "/crop_preview", "/crop_run", "/crop_stop",
     "/tags_run", "/tags_stop", "/tags_show", "/tags_edit", "/tags_star", "/tags_reject", "/tags_caption_preview",
     "/tags_export",

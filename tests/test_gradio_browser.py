@@ -113,10 +113,6 @@ def test_open_switch_tabs_move_strengths_generate_screenshot(browser, tiny_lora,
     # a mosaic of the sample; clicking its first tile shows that image and its labels
     page.get_by_role("tab", name="Mosaic").click()
     page.locator("#mosaic_source textarea, #mosaic_source input").first.fill("sample")
-    page.get_by_text("More feature options").click()
-    size = page.locator("#EmbedOptions-pyramid_size input[type=number]")
-    size.fill("8")
-    size.press("Enter")
     page.locator("input[aria-label='Embedding']").click()
     page.get_by_role("option", name="pca").click()
     page.get_by_role("button", name="Make mosaic").click()

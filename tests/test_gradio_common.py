@@ -168,3 +168,16 @@ def test_progress_adapter_drives_gr_progress():
         stopped = GradioProgress(stop=threading.Event())
         stopped.stop.set()
         stopped(1, 2)
+
+
+def test_app_builds_without_the_sample(tmp_path):
+    from gradio_app.app import TABS, build_app
+
+    demo = build_app(sample=False, workdir=tmp_path)
+    assert demo.trailcam_context.sample_json is None and not (tmp_path / "sample").exists()
+    config = demo.config
+    tabs = [c for c in config["components"] if c.get("type") == "tabitem"]
+    assert [t["props"]["label"] for t in tabs] == [title for _, title in TABS]
+    texts = [str(c.get("props", {}).get("value")) for c in config["components"] if c.get("type") == "markdown"]
+    assert not [t for t in texts if "not available" in t]
+    assert "dataset_open_sample" not in {fn.api_name for fn in demo.fns.values()}

@@ -178,7 +178,8 @@ def test_mosaic_run_and_pick_a_tile(app, wd):
     assert "DPQ16" in text and "viewer" in text
     item = next(it for it in positions["items"] if it["cell"] == 0)
     picked, info = c.predict(x=5, y=5, api_name="/mosaic_pick")
-    assert item["file_name"] in info and "labels:" in info
+    assert item["file_name"] in info and f"labels: {', '.join(item['labels'])}" in info
+    assert all(it["labels"] for it in positions["items"])      # crops got their subset labels
     assert picked is not None
     # the viewer link is served (inside the work folder)
     import urllib.request

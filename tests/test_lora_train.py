@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.lora import LoraTrainer, TrainOptions, kohya, read_metadata, train_lora
+from trailcam_core.lora import LoraTrainer, TrainOptions, read_metadata, train_lora
 from trailcam_core.lora import checkpoint as ckpt
 from trailcam_core.tiny import build_tiny_sdxl
 

@@ -315,3 +315,15 @@ def test_cli_reads_a_cct_json_with_labels(sample_cct, tmp_path):
     items = json.loads(Path(report.outputs["positions"]).read_text())["items"]
     assert len(items) == len(emb) >= 2 and any(it["labels"] for it in items)
     assert Path(report.outputs["scatter"]).is_file()
+
+
+@pytest.mark.parametrize("d", [40, 3000])
+def test_pca_matches_the_principal_axes(d):
+    """Both paths (covariance eigh; randomized SVD for wide pyramid features) find the same axes."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((200, 3)) * [10, 5, 1]) @ rng.standard_normal((3, d)) + 0.01 * rng.standard_normal((200, d))
+    got = L.pca(x.astype(np.float32), 2)
+    u, s, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    want = (x - x.mean(0)) @ vt[:2].T
+    for j in range(2):
+        assert abs(np.corrcoef(got[:, j], want[:, j])[0, 1]) > 0.999

@@ -67,7 +67,7 @@ def register(sub) -> None:
     add_arguments(p, ChartOptions)
     p.set_defaults(func=cmd_chart)
 
-    p = sub.add_parser("demo", help="run subset -> sort -> chart on the bundled synthetic sample")
+    p = sub.add_parser("demo", help="run subset -> sort -> chart -> crop -> tags -> mosaic on the bundled synthetic sample")
     p.add_argument("--out", default="trailcam-demo", help="output folder (default: ./trailcam-demo)")
     p.set_defaults(func=cmd_demo)
 

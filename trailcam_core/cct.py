@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from operator import attrgetter
 from typing import Optional, Union
 
 import msgspec
@@ -56,13 +55,6 @@ class _Annotation(msgspec.Struct, gc=False):
 class _Category(msgspec.Struct, gc=False):
     id: Id
     name: str
-
-
-class _CCT(msgspec.Struct):               # full schema: used to locate errors precisely
-    images: list[_Image]
-    annotations: list[_Annotation] = msgspec.field(default_factory=list)
-    categories: list[_Category] = msgspec.field(default_factory=list)
-    info: Optional[dict] = None
 
 
 class _Sections(msgspec.Struct):          # fast path: images typed in the first (only) pass,
@@ -155,11 +147,6 @@ def categories_map(cats: list[_Category], path: Path) -> dict[int, str]:
 
 
 # ------------------------------------------------------------------------------------ columns
-def _field(structs: list, name: str) -> list:
-    """One attribute of every struct, as a list (map + attrgetter: the loop runs in C)."""
-    return list(map(attrgetter(name), structs))
-
-
 def _strings(values: list) -> pa.Array:
     try:
         return pa.array(values, pa.string())
@@ -174,8 +161,71 @@ def _ints(values: list) -> pa.Array:
         return pa.array([None if v is None else int(round(v)) for v in values], pa.int64())
 
 
+_DIGIT_AT = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])    # in 'YYYY-MM-DD HH:MM:SS'
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _fixed_width_times(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(datetime64[us] values, rows done) for the values that are exactly 'YYYY-MM-DD HH:MM:SS'
+    and a real date and time, read with numpy straight from the string buffer; every other row
+    (other forms, impossible dates, nulls) is left undone for the general parser."""
+    n = len(arr)
+    out = np.full(n, np.datetime64("NaT"), "datetime64[us]")
+    done = np.zeros(n, dtype=bool)
+    if n == 0 or arr.type != pa.string() or arr.buffers()[2] is None:
+        return out, done
+    offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
+    data = np.frombuffer(arr.buffers()[2], np.uint8)
+    lengths = np.diff(offsets)
+    rows = np.flatnonzero(lengths == 19)
+    if arr.null_count:
+        rows = rows[pc.is_valid(arr).to_numpy(zero_copy_only=False)[rows]]
+    if len(rows) == n and offsets[-1] - offsets[0] == 19 * n:       # the usual case: no copy
+        m = data[offsets[0]:offsets[-1]].reshape(n, 19)
+    else:
+        m = data[offsets[rows][:, None] + np.arange(19, dtype=np.int32)]
+    d = m[:, _DIGIT_AT]
+    d -= 48                                       # uint8: anything below '0' wraps past 9
+    ok = ((m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 32) & (m[:, 13] == 58) & (m[:, 16] == 58)
+          & (d <= 9).all(axis=1))
+    del m
+
+    def num(a: int, b: int) -> np.ndarray:        # the decimal number in digits a..b-1
+        out = np.zeros(len(d), np.int64)
+        for k in range(a, b):
+            out *= 10
+            out += d[:, k]
+        return out
+    year, month, day, hour, minute, second = num(0, 4), num(4, 6), num(6, 8), num(8, 10), num(10, 12), num(12, 14)
+    del d
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last_day = _MONTH_DAYS[np.clip(month - 1, 0, 11)] + (leap & (month == 2))
+    ok &= ((year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+           & (hour < 24) & (minute < 60) & (second < 60))
+    days = ((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]") \
+        + (day - 1).astype("timedelta64[D]")
+    value = days.astype("datetime64[us]") + ((hour * 3600 + minute * 60 + second) * 1_000_000).astype("timedelta64[us]")
+    out[rows[ok]] = value[ok]
+    done[rows[ok]] = True
+    return out, done
+
+
 def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
-    """'YYYY-MM-DD HH:MM:SS' (fast, in Arrow) or any ISO form; values that do not parse become null."""
+    """'YYYY-MM-DD HH:MM:SS' (vectorised) or any ISO form; values that do not parse become null
+    (and are counted in ``warnings``)."""
+    fast, done = _fixed_width_times(arr)
+    if done.all():
+        return pa.array(fast, pa.timestamp("us"))
+    rest = np.flatnonzero(~done)
+    if len(rest) == len(arr):
+        return _parse_datetimes(arr, path, warnings)
+    slow = _parse_datetimes(arr.take(pa.array(rest)), path, warnings)
+    fast[rest] = slow.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    return pa.array(fast, pa.timestamp("us"), mask=np.isnat(fast))
+
+
+def _parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
+    """The general parser: strptime in Arrow, then pandas for other ISO forms."""
     out = pc.strptime(arr, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
     retry = pc.and_(pc.is_null(out), pc.is_valid(arr))
     n_retry = pc.sum(retry).as_py() or 0
@@ -188,6 +238,8 @@ def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
         text = arr[int(i)].as_py()
         try:
             t = pd.Timestamp(text)
+            if t is pd.NaT:                      # "", "NA", "NaT": unknown on purpose, not a parse error
+                continue
             fixed[i] = np.datetime64((t.tz_convert(None) if t.tzinfo is not None else t).to_datetime64(), "us")
             valid[i] = True
         except (ValueError, TypeError, OverflowError):
@@ -198,14 +250,10 @@ def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
     return pa.array(fixed, pa.timestamp("us"), mask=~valid)
 
 
-def image_table(ims: list[_Image], path: Path, warnings: list[str], hashes: Optional[list] = None) -> pa.Table:
-    """The image columns; appends the ids' hashes (or None) to ``hashes`` when given."""
-    id_list = _field(ims, "id")
-    ids = _strings(id_list)                    # uniqueness is checked with the annotations (image_rows)
-    if hashes is not None:
-        hashes.append(str_hashes(id_list))
-    del id_list
-    names = _strings(_field(ims, "file_name"))
+def image_table(ims: list[_Image], path: Path) -> pa.Table:
+    """The image columns, checked; ``datetime`` is left as text (see parse_datetimes)."""
+    ids = _strings([o.id for o in ims])        # uniqueness is checked with the annotations (image_rows)
+    names = _strings([o.file_name for o in ims])
     text = names.buffers()[2].to_pybytes() if len(names) else b""
     if b"\\" in text:
         names = pc.replace_substring(names, "\\", "/")
@@ -220,54 +268,32 @@ def image_table(ims: list[_Image], path: Path, warnings: list[str], hashes: Opti
         k = int(np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))[0])
         raise UnsafePathError(f"{path}: images[{k}] (id {ids[k].as_py()!r}) has file_name {ims[k].file_name!r}, "
                               "which is empty, absolute or contains '..'; refusing to read outside the image root")
-    location = _strings(_field(ims, "location"))
+    location = _strings([o.location for o in ims])
     if location.null_count:
         location = pc.fill_null(location, "unknown")
     location = location.dictionary_encode()          # few distinct values: filters work on the codes
-    times = _field(ims, "dt")
-    if None in times:                                # absent: date_captured (some published files)
-        captured = _field(ims, "date_captured")
-        times = [c if t is None else t for t, c in zip(times, captured)] if captured.count(None) != len(ims) \
-            else times
+    times = [o.dt for o in ims]                      # "datetime", else "date_captured" (published files)
+    missing = times.count(None)
+    if missing == len(ims):
+        times = [o.date_captured for o in ims]
+    elif missing:
+        times = [o.date_captured if t is None else t for t, o in zip(times, ims)]
     times = _strings(times)
-    seq = _strings(_field(ims, "seq_id"))
+    seq = _strings([o.seq_id for o in ims])
     if seq.null_count:
         seq = pc.coalesce(seq, ids)
     return pa.table({
         "image_id": ids, "file_name": names,
-        "width": _ints(_field(ims, "width")), "height": _ints(_field(ims, "height")),
-        "location": location, "datetime": parse_datetimes(times, path, warnings), "seq_id": seq,
-        "frame_num": _ints(_field(ims, "frame_num")), "seq_num_frames": _ints(_field(ims, "seq_num_frames")),
+        "width": _ints([o.width for o in ims]), "height": _ints([o.height for o in ims]),
+        "location": location, "datetime": times, "seq_id": seq,
+        "frame_num": _ints([o.frame_num for o in ims]), "seq_num_frames": _ints([o.seq_num_frames for o in ims]),
     })
 
 
-def str_hashes(values: list) -> Optional[np.ndarray]:
-    """Python's hashes of a list of str (None if anything else is in it): cheap, as each str keeps
-    its hash once computed; used to match ids with numpy instead of hashing the strings again."""
-    try:
-        return np.fromiter(map(str.__hash__, values), np.int64, len(values))
-    except TypeError:
-        return None
-
-
-def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path, id_hash: Optional[np.ndarray] = None,
-               ann_hash: Optional[np.ndarray] = None) -> np.ndarray:
+def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path) -> np.ndarray:
     """Row of each annotation's image in ``image_ids`` (-1 when unknown), checking that image ids
-    are unique.  With the ids' hashes given, matching is a numpy sort + search; the strings of every
-    match are then compared, and any repeated hash (a duplicate id or a collision) or a mismatch
-    sends the work to the exact path (one Arrow hash pass over both columns)."""
+    are unique, in one hash pass over both columns."""
     n = len(image_ids)
-    if id_hash is not None and ann_hash is not None and n:
-        order = np.argsort(id_hash, kind="stable")
-        sorted_h = id_hash[order]
-        if not (sorted_h[1:] == sorted_h[:-1]).any():
-            at = np.minimum(np.searchsorted(sorted_h, ann_hash), n - 1)
-            found = sorted_h[at] == ann_hash
-            rows = np.where(found, order[at], -1)
-            hit = np.flatnonzero(found)
-            same = pc.equal(image_ids.take(pa.array(rows[hit])), ann_image_ids.take(pa.array(hit)))
-            if len(hit) == 0 or (same.null_count == 0 and pc.all(same).as_py()):
-                return rows
     both = pa.concat_arrays([image_ids.cast(pa.string()), ann_image_ids.cast(pa.string())])
     codes = both.dictionary_encode().indices.to_numpy(zero_copy_only=False)
     mine = codes[:n]
@@ -281,24 +307,20 @@ def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path, id_hash
 
 
 def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_ids: pa.Array, path: Path,
-                     drop_unknown_images: bool = False,
-                     image_hashes: Optional[np.ndarray] = None) -> tuple[pa.Table, int]:
+                     drop_unknown_images: bool = False) -> tuple[pa.Table, int]:
     """Annotations as columns plus the number dropped (unknown images, only when allowed)."""
-    id_list = _field(anns, "id")
+    id_list = [o.id for o in anns]
     present = [x for x in id_list if x is not None] if None in id_list else id_list
     if len(set(present)) != len(present):
         _first_duplicate(_strings(present), "annotation id", path)
     ann_ids = _strings(id_list)
-    img_list = _field(anns, "image_id")
-    img = _strings(img_list)
-    img_hash = str_hashes(img_list) if image_hashes is not None else None
-    del img_list
+    img = _strings([o.image_id for o in anns])
     try:
-        cat = pa.array(_field(anns, "category_id"), pa.int64())
+        cat = pa.array([o.category_id for o in anns], pa.int64())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         cat = pa.array([int_id(a.category_id, f"annotations[{k}] category_id", path) for k, a in enumerate(anns)],
                        pa.int64())
-    img_pos = image_rows(image_ids, img, path, image_hashes, img_hash)   # row of each annotation's image (-1: unknown)
+    img_pos = image_rows(image_ids, img, path)   # row of each annotation's image (-1: unknown)
     known = img_pos >= 0
     keep = None
     n_unknown = int((~known).sum())
@@ -318,7 +340,7 @@ def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_
     names = pa.array([categories[int(c)] for c in cat_ids], pa.string())
     bbox = np.full((len(anns), 4), np.nan)
     score = np.full(len(anns), np.nan)
-    boxes = _field(anns, "bbox")
+    boxes = [o.bbox for o in anns]
     if boxes.count(None) != len(boxes):              # image-level files have none: skip the loop
         for k, box in enumerate(boxes):
             if box:
@@ -326,7 +348,7 @@ def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_
                     raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has bbox {box!r}; "
                                     "expected [x, y, width, height]")
                 bbox[k] = box
-    scores = _field(anns, "score")
+    scores = [o.score for o in anns]
     if scores.count(None) != len(scores):
         score = np.array([np.nan if x is None else x for x in scores], dtype=float)
     table = pa.table({"annotation_id": ann_ids, "image_id": img, "category_id": cat,
@@ -445,9 +467,10 @@ def _parse(holder: list, path: Path):
     ann_raw = bytes(top.annotations)             # a copy, so the whole file can be freed now
     ims, info = top.images, top.info or {}
     del top, data
-    hashes: list = []
-    images = image_table(ims, path, warnings, hashes)
+    images = image_table(ims, path)        # capture times still text: parsed once the structs are freed
     del ims
+    k = images.schema.get_field_index("datetime")
+    images = images.set_column(k, "datetime", parse_datetimes(images.column(k).combine_chunks(), path, warnings))
     try:
         anns = _ANNOTATIONS.decode(ann_raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -456,7 +479,7 @@ def _parse(holder: list, path: Path):
         raise DataError(f"{path}: {where}: {str(exc).split(' - at ')[0]}".replace(
             "Object missing required field", "missing required field")) from None
     del ann_raw
-    ann, _ = annotation_table(anns, categories, images["image_id"].combine_chunks(), path, image_hashes=hashes[0])
+    ann, _ = annotation_table(anns, categories, images["image_id"].combine_chunks(), path)
     del anns
     return images, ann, categories, info, warnings
 

@@ -131,6 +131,10 @@ class ClipModel:
 
 def _weights_key(model_name: str, pretrained: Optional[str]) -> str:
     """A stable name for the weights: a local file adds its size and mtime, random init its seed."""
+    if model_name.startswith("hf-hub:"):
+        return f"{model_name}|hub"          # weights come with the hub repo
+    if model_name.startswith("local-dir:"):
+        return f"{model_name}|dir"          # load_clip adds a stamp of the folder's files
     if not pretrained:
         return f"{model_name}|random-seed{RANDOM_INIT_SEED}"
     if os.path.isfile(pretrained):

@@ -38,13 +38,13 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path, write_text
-from .crop import IMAGE_EXTENSIONS, CropOptions, crop_box, cut, orientation_of, usable_boxes
-from .errors import Cancelled, DataError, TrailcamError
+from .crop import IMAGE_EXTENSIONS, CropOptions, crop_box, cut, orientation_of
+from .errors import DataError, TrailcamError
 from .paths import is_within, safe_relative
 from .progress import ensure
 from .records import Box, ImageRecord

@@ -1,4 +1,4 @@
-"""The demo job on the bundled synthetic sample: subset -> sort -> chart (later stages add steps).
+"""The demo job on the bundled synthetic sample: subset -> sort -> chart -> crop -> tags -> mosaic.
 
 ``run_demo(out_dir, progress)`` returns a dict of what it made (paths and counts), so faces can
 print or show it and later stages can extend the pipeline by adding steps to ``DEMO_STEPS``::
@@ -50,7 +50,38 @@ def _step_chart(ctx: dict, progress) -> None:
                                                      title="Images per location and label", unit="images")
 
 
-DEMO_STEPS.extend([("subset", _step_subset), ("sort", _step_sort), ("chart", _step_chart)])
+def _step_crop(ctx: dict, progress) -> None:
+    from .crop import CropOptions, crop_batch
+
+    report = crop_batch(ctx["subset"], ctx["out_dir"] / "crops",
+                        CropOptions(mode="bbox", strip_info_bar=True, size=256, workers=1), progress=progress)
+    ctx.update(crops=ctx["out_dir"] / "crops", n_crops=report.processed + report.up_to_date)
+
+
+def _step_tags(ctx: dict, progress) -> None:
+    from .captions import CaptionOptions
+    from .curation import caption_project
+    from .tags import TagOptions, tag_collection
+
+    # The crops folder is the curation project: tags, favourites and captions live beside the crops.
+    tag_collection(ctx["crops"], options=TagOptions(workers=1), metadata=ctx["subset_json"], progress=progress)
+    caption_project(ctx["crops"], CaptionOptions(trigger="trailcam"), progress=progress)
+    ctx.update(captions=ctx["crops"], tag_frequency=ctx["crops"] / "tag_frequency.json")
+
+
+def _step_mosaic(ctx: dict, progress) -> None:
+    from .embed import EmbedOptions
+    from .mosaic import MosaicOptions, make_mosaic
+
+    # Model-free pyramid features: the demo must run offline, with no model weights.
+    out = ctx["out_dir"] / "mosaic"
+    report = make_mosaic(ctx["crops"], out, MosaicOptions(tile=64),
+                         embed_options=EmbedOptions(features="pyramid", pyramid_size=16), progress=progress)
+    ctx.update(mosaic=report.outputs.get("mosaic", out), mosaic_viewer=report.outputs.get("viewer", out))
+
+
+DEMO_STEPS.extend([("subset", _step_subset), ("sort", _step_sort), ("chart", _step_chart),
+                   ("crop", _step_crop), ("tags", _step_tags), ("mosaic", _step_mosaic)])
 
 
 def run_demo(out_dir: str | os.PathLike = "trailcam-demo", progress=None,

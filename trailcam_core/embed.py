@@ -279,6 +279,9 @@ def embed_images(source: Source, options: Optional[EmbedOptions] = None, cache_d
     options = options or EmbedOptions()
     if options.features not in ("clip", "pyramid"):
         raise TrailcamError(f"unknown features {options.features!r}; use 'clip' or 'pyramid'")
+    for name in ("batch_size", "workers", "pyramid_size"):
+        if int(getattr(options, name)) < 1:
+            raise TrailcamError(f"embed option {name} must be at least 1, got {getattr(options, name)!r}")
     progress = ensure(progress)
     records = collect_records(source)
 

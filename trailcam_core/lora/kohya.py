@@ -19,7 +19,6 @@ names here always carry it, as both loaders expect.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re

@@ -86,6 +86,13 @@ def pca(x: np.ndarray, k: int) -> np.ndarray:
     dtype = np.float32 if x.dtype == np.float32 else np.float64    # float32 halves memory at 50,000 x 512
     xc = x.astype(dtype) - x.mean(axis=0, dtype=np.float64).astype(dtype)
     k = min(k, x.shape[1])
+    if x.shape[1] > 1024:   # wide features (image pyramids: 4,080-d): a d x d eigh would take minutes
+        from sklearn.utils.extmath import randomized_svd
+
+        k_eff = min(k, len(x))
+        _, _, vt = randomized_svd(xc, k_eff, n_oversamples=10, n_iter=4, random_state=0)
+        out = (xc @ vt.T.astype(dtype)).astype(np.float64)
+        return np.pad(out, ((0, 0), (0, k - k_eff))) if k_eff < k else out
     cov = (xc.T @ xc).astype(np.float64)
     vals, vecs = np.linalg.eigh(cov)
     order = np.argsort(vals)[::-1][:k]
