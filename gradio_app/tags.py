@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from trailcam_core.captions import CaptionOptions, render_caption
-from trailcam_core.curation import ExportOptions, Project, export_favorites
+from trailcam_core.curation import ExportOptions, Project, export_favorites, parse_tag_lines, tag_lines
 from trailcam_core.errors import TrailcamError
 from trailcam_core.tags import TagOptions, tag_collection, tag_text
 
@@ -16,25 +16,7 @@ SHOWS = ("all", "favorites", "not-rejected", "rejected")
 GALLERY_MAX = 120
 
 
-def _text(value) -> str:
-    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-
-def tags_lines(project: Project, image_id: str) -> str:
-    """An image's visible tags as editable ``key: value`` lines."""
-    return "\n".join(f"{k}: {_text(t.value)}" for k, t in sorted(project.visible_tags(image_id).items()))
-
-
-def parse_lines(text: str) -> dict[str, str]:
-    out = {}
-    for n, line in enumerate((text or "").splitlines(), 1):
-        if not line.strip():
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or not key.strip():
-            raise TrailcamError(f"tag line {n} {line!r}: write it as 'key: value'")
-        out[key.strip()] = value.strip()
-    return out
+tags_lines = tag_lines
 
 
 def caption_of(project: Project, image_id: str) -> str:
@@ -123,13 +105,7 @@ def build(ctx: AppContext) -> None:
 
     def do_edit(folder, image_id, tags):
         project = project_of(folder)
-        new = parse_lines(tags)
-        old = {k: _text(v.value) for k, v in project.visible_tags(image_id).items()}
-        for key in old.keys() - new.keys():
-            project.remove_tag(image_id, key)
-        for key, value in new.items():
-            if old.get(key) != value:          # only what the person changed becomes a hand edit
-                project.set_tag(image_id, key, value)
+        project.apply_tag_edits(image_id, parse_tag_lines(tags))   # only changed keys become hand edits
         project.save()
         return tags_lines(project, image_id), f"Saved tags of `{image_id}`"
 

@@ -207,3 +207,25 @@ def test_cli_tag_caption_curate_export(tmp_path, cct_sample_dir, capsys):
     # hand edit survives a forced re-tag
     assert main(["tag", str(coll), "--force", "--workers", "1"]) == 0
     assert Project.open(coll).tags(picks[1])["species"] == Tag("heron", "hand")
+
+
+def test_apply_tag_edits_marks_only_changed_keys_as_hand(tmp_path):
+    from trailcam_core.curation import Project, parse_tag_lines, tag_lines
+    from trailcam_core.errors import TrailcamError
+    from trailcam_core.tags import Tag
+
+    from trailcam_core.records import ImageRecord
+
+    project = Project.open(tmp_path / "proj")
+    project.add_record(ImageRecord("img1", tmp_path / "proj" / "img1.jpg", file_name="img1.jpg"))
+    project.set_auto_tags("img1", {"species": Tag("coyote", "label"), "time_of_day": Tag("day", "pixels"),
+                                   "location": Tag("38", "label")})
+    text = tag_lines(project, "img1").replace("coyote", "bobcat").replace("location: 38\n", "") + "\nmood: curious"
+    changed = project.apply_tag_edits("img1", parse_tag_lines(text))
+    assert changed == ["location", "mood", "species"]
+    tags = project.tags("img1")
+    assert tags["species"].value == "bobcat" and tags["species"].source == "hand"
+    assert tags["time_of_day"].source == "pixels"            # untouched keys stay automatic
+    assert tags["location"].value is None                    # removed by hand, remembered
+    with pytest.raises(TrailcamError, match="line 1 'no colon here'"):
+        parse_tag_lines("no colon here")

@@ -182,6 +182,23 @@ class Project:
         """Remove a tag by hand (remembered, so re-tagging does not bring it back)."""
         self.set_tag(image_id, key, None)
 
+    def apply_tag_edits(self, image_id: str, new: Mapping[str, Any]) -> list[str]:
+        """Make ``new`` the image's visible tags; only keys whose value changed become hand edits.
+
+        Keys missing from ``new`` are removed by hand. Returns the keys that changed.
+        Example: ``project.apply_tag_edits(id, parse_tag_lines("species: coyote"))``.
+        """
+        old = {k: tag_value_text(t.value) for k, t in self.visible_tags(image_id).items()}
+        changed = []
+        for key in old.keys() - new.keys():
+            self.remove_tag(image_id, key)
+            changed.append(key)
+        for key, value in new.items():
+            if old.get(key) != tag_value_text(value):
+                self.set_tag(image_id, key, value)
+                changed.append(key)
+        return sorted(changed)
+
     def revert_tag(self, image_id: str, key: str) -> None:
         """Forget a hand edit; the next auto-tagging run fills the key again."""
         self.entry(image_id).get("tags", {}).pop(key, None)
@@ -390,3 +407,28 @@ def project_embeddings(project: Project, embeddings: Optional[str | os.PathLike]
                        cache_dir=cache_dir if cache_dir is not None else project.root / ".trailcam-embed-cache",
                        progress=ensure(progress))
     return list(emb.ids), emb.vectors
+
+
+# ------------------------------------------------------------------------------ tag text
+
+def tag_value_text(value: Any) -> str:
+    """A tag value as one line of text (lists joined with ", ")."""
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def tag_lines(project: Project, image_id: str) -> str:
+    """An image's visible tags as editable ``key: value`` lines (the inverse of parse_tag_lines)."""
+    return "\n".join(f"{k}: {tag_value_text(t.value)}" for k, t in sorted(project.visible_tags(image_id).items()))
+
+
+def parse_tag_lines(text: str) -> dict[str, str]:
+    """``key: value`` lines -> dict; a line without a colon is a clear error naming it."""
+    out = {}
+    for n, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip():
+            raise TrailcamError(f"tag line {n} {line!r}: write it as 'key: value'")
+        out[key.strip()] = value.strip()
+    return out
