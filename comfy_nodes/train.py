@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io as _io
 import json
 import logging
 import shutil
 from pathlib import Path
 
-from PIL import Image
 from comfy_api.latest import io, ui
 
 from trailcam_core.atomic import atomic_path, write_json
+from trailcam_core.charts import loss_curve
 from trailcam_core.errors import TrailcamError
 from trailcam_core.lora import LoraTrainer, TrainOptions
 from trailcam_core.lora.checkpoint import list_checkpoints, read_state
@@ -31,39 +29,6 @@ def base_model_path(name: str) -> Path:
     if name.endswith("/"):
         return model_path("diffusers", name.rstrip("/"), "base model")
     return model_path("checkpoints", name, "base model")
-
-
-def loss_curve(losses: list[float], title: str) -> Image.Image:
-    """The loss per step (and a moving average) as an image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.2), dpi=100)
-    ax = fig.add_subplot()
-    if losses:
-        ax.plot(range(1, len(losses) + 1), losses, color="#9bb7d4", linewidth=1, label="loss")
-        k = max(1, len(losses) // 20)
-        if k > 1:
-            avg = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
-            ax.plot(range(1, len(losses) + 1), avg, color="#1f4e79", linewidth=2, label=f"mean of {k}")
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png")
-    return Image.open(_io.BytesIO(buf.getvalue())).convert("RGB")
-
-
-def training_key(trainer: LoraTrainer, base: Path) -> str:
-    """Changes when anything that shapes the LoRA changes: images + captions, base model, options."""
-    opts = {k: v for k, v in dataclasses.asdict(trainer.options).items() if k != "resume"}
-    text = json.dumps({"data": trainer.fingerprint, "base": str(base), "base_stat": fingerprint_path(base),
-                       "options": opts}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class TrainLoRA(io.ComfyNode):
@@ -124,7 +89,7 @@ class TrainLoRA(io.ComfyNode):
                 logging.info("[trailcam] %s: starting afresh (%s)", options.output_name, exc)
         if trainer is None:
             trainer = run_core(LoraTrainer, data_dir, base, work, options)
-        key = training_key(trainer, base)
+        key = trainer.training_key()
         final = model_folder("loras") / f"{options.output_name}.safetensors"
         stamp = work / STAMP
         losses_file = work / f"{options.output_name}.losses.json"

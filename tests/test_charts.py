@@ -70,3 +70,15 @@ def test_bad_tables_give_clear_errors(tmp_path):
         charts.location_heatmap(pd.DataFrame({"category": [], "location": []}), tmp_path / "x.png")
     with pytest.raises(TrailcamError, match="png"):
         charts.category_bar_chart(pd.DataFrame({"category": ["a"]}), tmp_path / "x.jpg")
+
+
+def test_loss_curve_image(tmp_path):
+    import numpy as np
+
+    from trailcam_core.charts import loss_curve
+
+    losses = list(np.linspace(1.0, 0.2, 60) + np.random.default_rng(0).normal(0, 0.05, 60))
+    img = loss_curve(losses, "run", out_png=tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").is_file() and img.size == (600, 320)
+    assert np.asarray(img).std() > 5                      # a drawn curve, not a blank canvas
+    assert loss_curve([], "empty").size == (600, 320)     # nothing trained yet: still an image

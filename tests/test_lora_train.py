@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,16 @@ def test_cli_train_writes_the_lora_and_reports_errors(base, data, tmp_path, caps
     assert json.loads((out / "trailcam_lora.losses.json").read_text())["steps"] == 1
     code = main(["train", str(data), "--base", str(tmp_path / "nope"), "--out", str(out)])
     assert code == 1 and "base model not found" in capsys.readouterr().err
+
+
+def test_training_key_tells_a_requeue_from_a_new_job(base, data, tmp_path):
+    from trailcam_core.lora import LoraTrainer
+
+    a = LoraTrainer(data, base, tmp_path / "a", tiny_options())
+    same = LoraTrainer(data, base, tmp_path / "b", tiny_options(resume=""))
+    assert a.training_key() == same.training_key()
+    assert LoraTrainer(data, base, tmp_path / "c", tiny_options(rank=2)).training_key() != a.training_key()
+    changed = tmp_path / "data2"
+    shutil.copytree(data, changed)
+    next(changed.glob("*.txt")).write_text("trailcam photo, a different caption")
+    assert LoraTrainer(changed, base, tmp_path / "d", tiny_options()).training_key() != a.training_key()

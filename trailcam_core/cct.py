@@ -1,10 +1,12 @@
 """Parse COCO Camera Traps JSON into columnar tables, validating at the boundary.
 
-Speed and memory matter here: the real Caltech Camera Traps file lists 243,100 images.  The JSON
-is decoded once with msgspec into small typed structs (unknown fields are skipped without being
-materialised), one section at a time, and each field goes straight into an Arrow column, so the
-Python objects of a section are freed before the next is decoded.  Checks (duplicate ids,
-annotations pointing at unknown images or categories, unsafe file names) are vectorised.
+Speed and memory matter here: the real Caltech Camera Traps file lists 243,100 images.  Every
+byte is parsed once, by msgspec: the first pass decodes ``images`` into small typed structs (unknown
+fields are skipped without being materialised) and keeps ``annotations`` as raw bytes, decoded
+only after the image structs have become Arrow columns and been freed, so the Python objects of
+the two sections never coexist.  Checks (duplicate ids, annotations pointing at unknown images or
+categories, unsafe file names) are vectorised, and so is reading "YYYY-MM-DD HH:MM:SS" capture
+times (numpy, straight from the Arrow string buffer; other forms go to the general parser).
 """
 from __future__ import annotations
 
@@ -467,7 +469,7 @@ def _parse(holder: list, path: Path):
     ann_raw = bytes(top.annotations)             # a copy, so the whole file can be freed now
     ims, info = top.images, top.info or {}
     del top, data
-    images = image_table(ims, path)        # capture times still text: parsed once the structs are freed
+    images = image_table(ims, path)              # capture times still text: parsed after the free
     del ims
     k = images.schema.get_field_index("datetime")
     images = images.set_column(k, "datetime", parse_datetimes(images.column(k).combine_chunks(), path, warnings))

@@ -159,3 +159,39 @@ def write_charts(source, out_dir: str | os.PathLike, options: Optional[ChartOpti
     if "location" in table.columns:
         report.outputs["locations"] = location_heatmap(table, out / "locations.png", unit=unit)
     return report
+
+
+def loss_curve(losses, title: str = "Training loss", out_png: Optional[str | os.PathLike] = None):
+    """The loss per step and its moving average, as a PIL image (written to ``out_png`` when given)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    losses = [float(x) for x in losses]
+    fig = Figure(figsize=(6, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    if losses:
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, losses, color="#9bb7d4", linewidth=1, label="loss")
+        k = max(1, len(losses) // 20)
+        if k > 1:
+            csum = np.cumsum(np.insert(np.asarray(losses), 0, 0.0))
+            lo = np.maximum(0, np.arange(len(losses)) - k + 1)
+            avg = (csum[np.arange(1, len(losses) + 1)] - csum[lo]) / (np.arange(1, len(losses) + 1) - lo)
+            ax.plot(steps, avg, color="#1f4e79", linewidth=2, label=f"mean of {k}")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    if out_png is not None:
+        with atomic_path(out_png) as tmp:
+            img.save(tmp, format="PNG")
+    return img

@@ -28,6 +28,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -42,8 +43,8 @@ from typing import Any, Optional
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_path, write_text
-from .crop import IMAGE_EXTENSIONS, CropOptions, crop_box, cut, orientation_of
+from .atomic import write_text
+from .crop import IMAGE_EXTENSIONS, CropOptions, _fast_modules, crop_box, cut, orientation_of
 from .errors import DataError, TrailcamError
 from .paths import is_within, safe_relative
 from .progress import ensure
@@ -57,7 +58,7 @@ COLUMNS = ["crop_file", "image_id", "source_file", "frame_time", "crop_x", "crop
            "source_height", "output_bytes", "fingerprint"]
 _CHECKPOINT_S = 1.0         # seconds between manifest checkpoints (what a killed run keeps)
 _MIN_BAR_ROWS = 360          # decoded height below which info strips become hard to see
-_TEMP_RE = re.compile(r"^\..+\.part$")      # atomic_path's temp files: .<name>.<random><suffix>.part
+_TEMP_RE = re.compile(r"^\..+\.part$")      # temp files: .<name>.<random or pid-n>[<suffix>].part
 
 
 class BadInput(Exception):
@@ -210,13 +211,44 @@ def encode(img: Image.Image, options: CropOptions) -> bytes:
     return buf.getvalue()
 
 
+_TEMP_SEQ = itertools.count()
+
+
+def write_atomic(dest: Path, data: bytes) -> None:
+    """Write ``data`` to ``dest`` through a temp file beside it and one rename.
+
+    The same scheme as :func:`trailcam_core.atomic.atomic_path` (``.<name>.<tag>.part``, then
+    ``os.replace``), cut to one open and one write per crop: the temp name is unique by process
+    id and counter, so no random name has to be drawn and the file reopened.  No fsync: a killed
+    process can never leave a partial file under the final name (the rename is atomic); after a
+    power cut a crop that did not reach the disk is caught on the rerun by the size recorded in
+    the manifest and redone.  An fsync per crop would cost more than the crop itself.
+    """
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{next(_TEMP_SEQ)}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileNotFoundError:           # first crop in a sub-folder (folder ids: cam1/IMG_0001)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _save(img: Image.Image, dest: Path, options: CropOptions) -> int:
-    """Write the crop atomically (temp file + rename; no fsync: a killed process cannot leave a
-    partial file either way, and a per-file fsync would cost more than the crop)."""
+    """Encode the crop and write it atomically (see :func:`write_atomic`); returns its size."""
     data = encode(img, options)
-    with atomic_path(dest) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+    write_atomic(dest, data)
     return len(data)
 
 
@@ -265,6 +297,17 @@ def run_task(task: dict) -> dict:
 
 def _worker_init() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    _one_cv2_thread()
+
+
+def _one_cv2_thread() -> Optional[int]:
+    """Keep OpenCV's resize on one thread (the pool already uses every core); returns the old count."""
+    mods = _fast_modules()
+    if mods is None:
+        return None
+    old = mods[0].getNumThreads()
+    mods[0].setNumThreads(1)
+    return old
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,8 +399,13 @@ def run_tasks(tasks: list[dict]) -> list[dict]:
 def _results(tasks: list[dict], workers: int):
     """Yield run_task results, in-process for one worker, else from a spawned process pool."""
     if workers <= 1:
-        for task in tasks:
-            yield run_task(task)
+        old = _one_cv2_thread()
+        try:
+            for task in tasks:
+                yield run_task(task)
+        finally:
+            if old is not None:
+                _fast_modules()[0].setNumThreads(old)
         return
     # spawn, not fork: callers (Gradio, ComfyUI, torch) may hold threads that fork would copy.
     chunk = max(1, min(8, len(tasks) // (workers * 8)))

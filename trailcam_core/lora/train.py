@@ -143,6 +143,22 @@ class LoraTrainer:
             ckpt.check_compatible(self.resume_state, self.settings, self.fingerprint, self.resume_dir)
         self.lora_path = self.output_dir / f"{o.output_name}.safetensors"
 
+    def training_key(self) -> str:
+        """Changes when anything that shapes the LoRA changes: images + captions, base model, options.
+
+        Faces use it to tell a re-queue of the same job (reuse the file) from a new one (train).
+        """
+        import dataclasses
+        import hashlib
+        import json
+
+        opts = {k: v for k, v in dataclasses.asdict(self.options).items() if k != "resume"}
+        marker = self.base_model / "model_index.json" if self.base_model.is_dir() else self.base_model
+        st = marker.stat()
+        text = json.dumps({"data": self.fingerprint, "base": str(self.base_model.resolve()),
+                           "base_stat": [st.st_size, st.st_mtime_ns], "options": opts}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     # ------------------------------------------------------------------ setup
     def _setup(self, report) -> None:
         import torch
