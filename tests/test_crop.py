@@ -581,3 +581,63 @@ def test_batch_honours_exif_orientation_with_draft_decode(tmp_path):
         assert im.size == (67, 100)
         r, g, _ = im.getpixel((3, im.height - 3))
         assert r > 200 and g < 60
+
+
+# ---------------------------------------------------------------------------------------------
+# fast scaler and crop writes
+# ---------------------------------------------------------------------------------------------
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    x, y = np.asarray(a).astype(np.float64), np.asarray(b).astype(np.float64)
+    return float(10 * np.log10(255.0 ** 2 / max(1e-9, np.mean((x - y) ** 2))))
+
+
+@pytest.mark.parametrize("gray", [False, True])
+def test_fast_shrink_is_close_to_lanczos_and_keeps_mode(gray):
+    pytest.importorskip("cv2")
+    from trailcam_core import crop as crop_mod
+
+    img = scene(1024, 747, seed=3, gray=gray)
+    src = (147.0, 18.0, 877.0, 747.0)               # the 1.43x shrink of a 2048x1494 frame at draft 1/2
+    out = crop_mod._linear_shrink(img, src, (512, 512))
+    assert out is not None and out.size == (512, 512) and out.mode == img.mode
+    ref = img.resize((512, 512), Image.Resampling.LANCZOS, box=src)
+    assert _psnr(out, ref) > 35
+    assert _psnr(out, img.resize((512, 512), Image.Resampling.NEAREST, box=src)) < _psnr(out, ref)
+    assert img.getpixel((500, 400)) == scene(1024, 747, seed=3, gray=gray).getpixel((500, 400))   # source untouched
+
+
+def test_fast_shrink_only_where_it_is_good(monkeypatch):
+    from trailcam_core import crop as crop_mod
+    from trailcam_core.crop import CropOptions, crop_image
+
+    img = add_strip(scene(2048, 1494, seed=5), "top", 32, 0, 255)
+    assert crop_mod._linear_shrink(img.convert("RGBA"), (0, 0, 700, 700), (512, 512)) is None   # alpha: Pillow
+    assert crop_mod._linear_shrink(img, (0, 0, 400, 400), (512, 512)) is None                   # enlarging: Pillow
+    fast = crop_image(img, options=CropOptions(size=512))
+    monkeypatch.setattr(crop_mod, "_pixels_in_place", lambda im: None)        # no in-place view: Pillow path
+    slow = crop_image(img, options=CropOptions(size=512))
+    assert fast.size == slow.size == (512, 512) and fast.mode == slow.mode == "RGB"
+    assert _psnr(fast, slow) > 30                                             # same region, same look
+    calls = []
+    monkeypatch.setattr(crop_mod, "_linear_shrink", lambda *a: calls.append(a) or None)
+    crop_image(img, options=CropOptions(size=128))                            # 11x shrink: area average
+    crop_image(img, options=CropOptions(size=512, resample="lanczos"))        # a fixed filter is honoured
+    assert calls == []
+
+
+def test_write_atomic_replaces_in_one_rename(tmp_path):
+    import os
+
+    from trailcam_core.crop_batch import write_atomic
+
+    dest = tmp_path / "cam1" / "IMG_0001.jpg"
+    write_atomic(dest, b"first")                     # creates the sub-folder
+    write_atomic(dest, b"second" * 1000)             # replaces
+    assert dest.read_bytes() == b"second" * 1000
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask
+    (tmp_path / "dir.jpg").mkdir()
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "dir.jpg", b"x")      # rename onto a folder fails: no temp file left
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["IMG_0001.jpg"]

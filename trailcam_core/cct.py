@@ -1,8 +1,8 @@
 """Parse COCO Camera Traps JSON into columnar tables, validating at the boundary.
 
-Speed and memory matter here: the real Caltech Camera Traps file lists 243,100 images.  Every
-byte is parsed once, by msgspec: the first pass decodes ``images`` into small typed structs (unknown
-fields are skipped without being materialised) and keeps ``annotations`` as raw bytes, decoded
+Speed and memory matter here: the real Caltech Camera Traps file lists 243,100 images.  The
+first msgspec pass decodes ``images`` into small typed structs (unknown fields are skipped without
+being materialised) and keeps ``annotations`` as raw bytes, decoded
 only after the image structs have become Arrow columns and been freed, so the Python objects of
 the two sections never coexist.  Checks (duplicate ids, annotations pointing at unknown images or
 categories, unsafe file names) are vectorised, and so is reading "YYYY-MM-DD HH:MM:SS" capture
@@ -240,7 +240,7 @@ def _parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array
         text = arr[int(i)].as_py()
         try:
             t = pd.Timestamp(text)
-            if t is pd.NaT:                      # "", "NA", "NaT": unknown on purpose, not a parse error
+            if t is pd.NaT:                      # "" or "NaT": unknown on purpose, not a parse error
                 continue
             fixed[i] = np.datetime64((t.tz_convert(None) if t.tzinfo is not None else t).to_datetime64(), "us")
             valid[i] = True

@@ -227,10 +227,10 @@ def write_atomic(dest: Path, data: bytes) -> None:
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{next(_TEMP_SEQ)}.part")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(tmp, flags, 0o644)
+        fd = os.open(tmp, flags, 0o666)
     except FileNotFoundError:           # first crop in a sub-folder (folder ids: cam1/IMG_0001)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o644)
+        fd = os.open(tmp, flags, 0o666)
     try:
         try:
             view = memoryview(data)
