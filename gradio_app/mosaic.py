@@ -8,7 +8,7 @@ import gradio as gr
 
 from trailcam_core.embed import EmbedOptions
 from trailcam_core.errors import TrailcamError
-from trailcam_core.mosaic import MosaicOptions, make_mosaic
+from trailcam_core.mosaic import MosaicOptions, item_at, make_mosaic
 from trailcam_core.tags import collection_records
 
 from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,
@@ -19,16 +19,6 @@ MOSAIC_MAIN = ("layout", "embedding", "columns", "aspect", "tile")
 # The sample has no real CLIP weights to use offline: model-free pyramid features sort it by look
 # (16 px pyramids: about 1,000 numbers per image keep the demo layout to seconds on a CPU).
 DEMO_EMBED = {"features": {"value": "pyramid"}, "pyramid_size": {"value": 16}}
-
-
-def tile_at(positions: dict, x: float, y: float, scale: float = 1.0):
-    """The positions.json item drawn at pixel (x, y) of the saved mosaic image (None for a hole)."""
-    side = positions["tile"] * scale
-    row, col = int(y // side), int(x // side)
-    if not (0 <= row < positions["rows"] and 0 <= col < positions["cols"]):
-        return None
-    cell = row * positions["cols"] + col
-    return next((it for it in positions["items"] if it["cell"] == cell), None)
 
 
 def build(ctx: AppContext) -> None:
@@ -76,7 +66,7 @@ def build(ctx: AppContext) -> None:
     def do_pick(positions, x, y):
         if not positions:
             raise TrailcamError("make a mosaic first")
-        item = tile_at(positions, float(x), float(y), positions.get("scale", 1.0))
+        item = item_at(positions, float(x), float(y), positions.get("scale", 1.0))
         if item is None:
             return None, "An empty cell."
         labels = ", ".join(item.get("labels") or []) or "none"

@@ -327,3 +327,15 @@ def test_pca_matches_the_principal_axes(d):
     want = (x - x.mean(0)) @ vt[:2].T
     for j in range(2):
         assert abs(np.corrcoef(got[:, j], want[:, j])[0, 1]) > 0.999
+
+
+def test_item_at_finds_the_tile_under_a_pixel():
+    from trailcam_core.mosaic import item_at
+
+    positions = {"tile": 10, "rows": 2, "cols": 3,
+                 "items": [{"cell": c, "id": f"img{c}"} for c in range(5)]}   # cell 5 is a hole
+    assert item_at(positions, 0, 0)["id"] == "img0"
+    assert item_at(positions, 25, 15)["id"] == "img4"
+    assert item_at(positions, 12.5, 2.5, scale=0.5)["id"] == "img2"        # saved image at half size
+    assert item_at(positions, 29, 19) is None                               # the hole at the end
+    assert item_at(positions, 31, 5) is None and item_at(positions, -1, 5) is None

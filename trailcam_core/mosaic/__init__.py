@@ -267,3 +267,16 @@ def make_mosaic(source: Union[Source, Embeddings], out_dir: str | os.PathLike, o
         report.outputs.update(written)
     progress(1000, 1000, "done", mosaic if max(mosaic.size) <= 2048 else None)
     return report
+
+
+def item_at(positions: dict, x: float, y: float, scale: float = 1.0) -> Optional[dict]:
+    """The positions.json item drawn at pixel (x, y) of the mosaic image (None for a hole or outside).
+
+    ``scale`` is the saved image's size relative to full resolution (``outputs["mosaic_scale"]``).
+    """
+    side = positions["tile"] * scale
+    row, col = int(y // side), int(x // side)
+    if not (0 <= row < positions["rows"] and 0 <= col < positions["cols"]):
+        return None
+    cell = row * positions["cols"] + col
+    return next((it for it in positions["items"] if it["cell"] == cell), None)
