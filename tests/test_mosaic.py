@@ -335,7 +335,7 @@ def test_item_at_finds_the_tile_under_a_pixel():
     positions = {"tile": 10, "rows": 2, "cols": 3,
                  "items": [{"cell": c, "id": f"img{c}"} for c in range(5)]}   # cell 5 is a hole
     assert item_at(positions, 0, 0)["id"] == "img0"
-    assert item_at(positions, 25, 15)["id"] == "img4"
+    assert item_at(positions, 15, 15)["id"] == "img4"
     assert item_at(positions, 12.5, 2.5, scale=0.5)["id"] == "img2"        # saved image at half size
     assert item_at(positions, 29, 19) is None                               # the hole at the end
     assert item_at(positions, 31, 5) is None and item_at(positions, -1, 5) is None

@@ -2,11 +2,11 @@
 
 Speed and memory matter here: the real Caltech Camera Traps file lists 243,100 images.  The
 first msgspec pass decodes ``images`` into small typed structs (unknown fields are skipped without
-being materialised) and keeps ``annotations`` as raw bytes, decoded
-only after the image structs have become Arrow columns and been freed, so the Python objects of
-the two sections never coexist.  Checks (duplicate ids, annotations pointing at unknown images or
-categories, unsafe file names) are vectorised, and so is reading "YYYY-MM-DD HH:MM:SS" capture
-times (numpy, straight from the Arrow string buffer; other forms go to the general parser).
+being materialised) and keeps ``annotations`` as raw bytes, decoded only after the image structs
+have become Arrow columns and been freed, so the Python objects of the two sections never coexist.
+Checks (duplicate ids, annotations pointing at unknown images or categories, unsafe file names)
+are vectorised, and so is reading "YYYY-MM-DD HH:MM:SS" capture times (numpy, straight from the
+Arrow string buffer; other forms go to the general parser).
 """
 from __future__ import annotations
 

@@ -159,6 +159,35 @@ def model_kind(path: str | os.PathLike) -> str:
     raise TrailcamError(f"{p} is neither a diffusers folder nor a checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)})")
 
 
+# Where each component lives in an SDXL base single file (Stability's layout, which ComfyUI saves too),
+# as diffusers' single-file loader looks them up.
+SDXL_SINGLE_FILE_PARTS = (("UNet", ("model.diffusion_model.",)), ("VAE", ("first_stage_model.", "vae.")),
+                          ("CLIP-L text encoder", ("conditioner.embedders.0.transformer.",)),
+                          ("OpenCLIP bigG text encoder", ("conditioner.embedders.1.model.",)))
+
+
+def check_sdxl_single_file(path: str | os.PathLike) -> None:
+    """Clear TrailcamError unless a .safetensors file has the SDXL base layout (reads only its header)."""
+    p = Path(path)
+    if p.suffix.lower() != ".safetensors":
+        return   # pickled checkpoints are only read by the loader itself
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            keys = list(f.keys())
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise TrailcamError(f"could not load SDXL base model from {p}: not a readable .safetensors file ({exc})") from exc
+    missing = [name for name, prefixes in SDXL_SINGLE_FILE_PARTS if not any(k.startswith(prefixes) for k in keys)]
+    if missing:
+        hint = ""
+        if any(k.startswith("cond_stage_model.") for k in keys):
+            hint = " (it looks like a Stable Diffusion 1.x/2.x checkpoint)"
+        elif any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+            hint = " (it looks like the SDXL refiner)"
+        raise TrailcamError(f"{p} is not an SDXL base checkpoint{hint}: it has no {', '.join(missing)} weights")
+
+
 _LOCK = threading.Lock()
 
 
@@ -170,8 +199,11 @@ def load_sdxl(path: str | os.PathLike, dtype=None, device: Optional[str] = None,
     """
     import torch
     from diffusers import StableDiffusionXLPipeline
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
 
     kind = model_kind(path)
+    if kind == "single_file":
+        check_sdxl_single_file(path)
     dtype = dtype or torch.float32
     with _LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch_dtype -> dtype rename in newer diffusers
@@ -182,7 +214,7 @@ def load_sdxl(path: str | os.PathLike, dtype=None, device: Optional[str] = None,
                 cfg = str(config_dir or write_sdxl_config_dir())
                 pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=cfg, torch_dtype=dtype,
                                                                   local_files_only=True)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError) as exc:
             raise TrailcamError(f"could not load SDXL base model from {path}: {exc}") from exc
     if device:
         pipe.to(device)
