@@ -111,6 +111,8 @@ def to_ldm_state_dict(pipe, comfy_root: Path) -> dict:
         raise KeyError(f"UNet keys without an ldm name: {missing[:10]}")
     out.update({UNET + umap[k]: v for k, v in unet_sd.items()})
 
+    if len(pipe.vae.config.block_out_channels) != 4:
+        raise ValueError("ComfyUI's VAE key map is written for SDXL's 4-level VAE")
     vae_sd = conv.convert_vae_state_dict(pipe.vae.state_dict())
     left = [k for k in vae_sd if any(s in k for s in ("down_blocks", "up_blocks", "mid_block", "resnets"))]
     if left:
