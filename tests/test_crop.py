@@ -596,13 +596,18 @@ def test_fast_shrink_is_close_to_lanczos_and_keeps_mode(gray):
     pytest.importorskip("cv2")
     from trailcam_core import crop as crop_mod
 
-    img = scene(1024, 747, seed=3, gray=gray)
+    img = scene(1024, 747, seed=3, gray=gray).copy()   # pixels Pillow owns, as a decoded JPEG's
+    borrowed = Image.fromarray(np.asarray(img))        # numpy's memory: never viewed in place
+    assert crop_mod._pixels_in_place(borrowed) is None
     src = (147.0, 18.0, 877.0, 747.0)               # the 1.43x shrink of a 2048x1494 frame at draft 1/2
     out = crop_mod._linear_shrink(img, src, (512, 512))
     assert out is not None and out.size == (512, 512) and out.mode == img.mode
     ref = img.resize((512, 512), Image.Resampling.LANCZOS, box=src)
-    assert _psnr(out, ref) > 35
-    assert _psnr(out, img.resize((512, 512), Image.Resampling.NEAREST, box=src)) < _psnr(out, ref)
+    # on this noisy texture (the hardest case): closer to Lanczos than Pillow's area average, far from nearest
+    ours = _psnr(out, ref)
+    assert ours > 31
+    assert ours > _psnr(img.resize((512, 512), Image.Resampling.BOX, box=src), ref) + 1
+    assert ours > _psnr(img.resize((512, 512), Image.Resampling.NEAREST, box=src), ref) + 5
     assert img.getpixel((500, 400)) == scene(1024, 747, seed=3, gray=gray).getpixel((500, 400))   # source untouched
 
 
@@ -610,7 +615,7 @@ def test_fast_shrink_only_where_it_is_good(monkeypatch):
     from trailcam_core import crop as crop_mod
     from trailcam_core.crop import CropOptions, crop_image
 
-    img = add_strip(scene(2048, 1494, seed=5), "top", 32, 0, 255)
+    img = add_strip(scene(2048, 1494, seed=5), "top", 32, 0, 255).copy()
     assert crop_mod._linear_shrink(img.convert("RGBA"), (0, 0, 700, 700), (512, 512)) is None   # alpha: Pillow
     assert crop_mod._linear_shrink(img, (0, 0, 400, 400), (512, 512)) is None                   # enlarging: Pillow
     fast = crop_image(img, options=CropOptions(size=512))

@@ -349,6 +349,8 @@ def _pixels_in_place(img: Image.Image):
     own pixel memory, through Pillow's Arrow export (no copy, unlike ``np.asarray``, which
     copies twice); ``keep`` must stay referenced while the view is used.  None when Pillow
     cannot export the image in one block."""
+    if img.readonly or getattr(img, "map", None) is not None:
+        return None                 # memory Pillow borrowed (fromarray, frombuffer, mmap): no export
     try:
         _, capsule = img.__arrow_c_array__()
         arr = _ArrowArray.from_address(_capsule_pointer(capsule, b"arrow_array"))

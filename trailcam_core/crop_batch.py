@@ -486,7 +486,9 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
     done = total - len(tasks)
     cb(done, total, f"{report.up_to_date} up to date" if report.up_to_date else "")
 
-    last_save, save_every = time.monotonic(), _CHECKPOINT_S
+    # the first crop is checkpointed at once (a one-row manifest costs nothing), then every second
+    # or so: a killed batch keeps what it did however early it is stopped
+    last_save, save_every = time.monotonic(), 0.0
     source_of = {t["image_id"]: t["source_file"] for t in tasks}
     results = _results(tasks, _worker_count(options, len(tasks)))
     finished = False
@@ -511,7 +513,7 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
             rows_by_id[image_id] = new_rows
             report.processed += 1
             preview = None
-            if time.monotonic() - last_save > save_every:
+            if time.monotonic() - last_save >= save_every:
                 t0 = time.monotonic()
                 _write_manifest(manifest_path, rows_by_id)
                 last_save = time.monotonic()
