@@ -597,8 +597,8 @@ def test_fast_shrink_is_close_to_lanczos_and_keeps_mode(gray):
     from trailcam_core import crop as crop_mod
 
     img = scene(1024, 747, seed=3, gray=gray).copy()   # pixels Pillow owns, as a decoded JPEG's
-    borrowed = Image.fromarray(np.asarray(img))        # numpy's memory: never viewed in place
-    assert crop_mod._pixels_in_place(borrowed) is None
+    borrowed = Image.fromarray(np.asarray(img.convert("L")))   # maps numpy's memory: never viewed in place
+    assert borrowed.readonly and crop_mod._pixels_in_place(borrowed) is None
     src = (147.0, 18.0, 877.0, 747.0)               # the 1.43x shrink of a 2048x1494 frame at draft 1/2
     out = crop_mod._linear_shrink(img, src, (512, 512))
     assert out is not None and out.size == (512, 512) and out.mode == img.mode

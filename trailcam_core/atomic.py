@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -62,3 +63,47 @@ def write_text(dest: str | os.PathLike, text: str, encoding: str = "utf-8") -> P
 def write_json(dest: str | os.PathLike, obj: Any, indent: int | None = 1) -> Path:
     """Serialise ``obj`` as JSON (UTF-8, non-ASCII kept) and write it atomically."""
     return write_text(dest, json.dumps(obj, indent=indent, ensure_ascii=False, default=str))
+
+
+PLACE_MODES = ("copy", "hardlink", "symlink")
+
+
+def place_file(src: str | os.PathLike, dest: str | os.PathLike, mode: str = "copy") -> Path:
+    """Put ``src`` at ``dest`` by copy (with its times), hard link or symbolic link, atomically.
+
+    The original is never moved; an existing ``dest`` is replaced in one rename.
+    """
+    src, dest = Path(src), Path(dest)
+    if mode not in PLACE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(PLACE_MODES)}, not {mode!r}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "copy":
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+            shutil.copystat(src, tmp)
+        return dest
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    if tmp.exists() or tmp.is_symlink():
+        tmp.unlink()
+    if mode == "hardlink":
+        os.link(src, tmp)
+    else:
+        os.symlink(str(src), tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def is_placed(src: str | os.PathLike, dest: str | os.PathLike, mode: str = "copy") -> bool:
+    """True when ``dest`` already holds ``src`` as ``place_file`` would put it (so a rerun skips it)."""
+    src, dest = Path(src), Path(dest)
+    try:
+        if mode == "symlink":
+            return dest.is_symlink() and os.readlink(dest) == str(src)
+        if dest.is_symlink() or not dest.is_file():
+            return False
+        if mode == "hardlink":
+            return os.path.samefile(src, dest)
+        a, b = src.stat(), dest.stat()
+        return a.st_size == b.st_size and int(a.st_mtime) == int(b.st_mtime)
+    except OSError:
+        return False

@@ -19,8 +19,9 @@ fingerprint        hash of source path, size, mtime, the options that shape the 
 
 A rerun skips every source whose fingerprint matches and whose crops are all present, so an
 interrupted batch finishes the rest; a changed source or option redoes it.  The manifest is
-rewritten atomically every few seconds and at the end; each crop is written to a temp file and
-renamed, so a killed batch leaves no half-written crop (stray temp files are removed next run).
+rewritten atomically after the first crop, then every second or so and at the end; each crop
+is written to a temp file and renamed (no per-file fsync, see :func:`write_atomic`), so a killed
+batch leaves no half-written crop (stray temp files are removed next run).
 """
 from __future__ import annotations
 

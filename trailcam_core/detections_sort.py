@@ -17,8 +17,6 @@ nothing; every placement is listed in ``placements.csv``.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -26,7 +24,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
+from .atomic import atomic_path, is_placed, place_file
 from .detections import DEFAULT_THRESHOLD, EMPTY, Detections, read_detections
 from .errors import TrailcamError, UnsafePathError
 from .options import option
@@ -69,35 +67,8 @@ def safe_folder(label) -> str:
     return name or "unlabelled"
 
 
-def _same_file(src: Path, dest: Path, mode: str) -> bool:
-    try:
-        if mode == "symlink":
-            return dest.is_symlink() and os.readlink(dest) == str(src)
-        if dest.is_symlink() or not dest.is_file():
-            return False
-        if mode == "hardlink":
-            return os.path.samefile(src, dest)
-        a, b = src.stat(), dest.stat()
-        return a.st_size == b.st_size and int(a.st_mtime) == int(b.st_mtime)
-    except OSError:
-        return False
 
 
-def _place(src: Path, dest: Path, mode: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "copy":
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
-            shutil.copystat(src, tmp)
-        return
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    if tmp.exists() or tmp.is_symlink():
-        tmp.unlink()
-    if mode == "hardlink":
-        os.link(src, tmp)
-    else:
-        os.symlink(str(src), tmp)
-    os.replace(tmp, dest)
 
 
 def sort_table(detections: Detections, options: SortOptions) -> pd.DataFrame:
@@ -177,7 +148,7 @@ def sort_detections(detections, image_root, out_dir, options: Optional[SortOptio
             status.append("skipped")
             placed.append("")
             continue
-        if _same_file(src, dest, options.mode):
+        if is_placed(src, dest, options.mode):
             report.up_to_date += 1
             status.append("up to date")
         elif dest.exists() or dest.is_symlink():
@@ -185,7 +156,7 @@ def sort_detections(detections, image_root, out_dir, options: Optional[SortOptio
             status.append("exists")
         else:
             try:
-                _place(src, dest, options.mode)
+                place_file(src, dest, options.mode)
                 report.processed += 1
                 status.append("placed")
             except OSError as exc:

@@ -10,7 +10,6 @@ and the CLIP tokenizers are rebuilt from the BPE vocabulary that open_clip ships
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import threading
 import warnings

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -22,7 +21,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, write_bytes
+from .atomic import atomic_path, is_placed, place_file, write_bytes
 from .dataset import EMPTY, Dataset, build_records, sort_locations
 from .errors import TrailcamError, UnsafePathError
 from .options import option
@@ -335,17 +334,6 @@ def folder_name(label) -> str:
     return name or UNLABELLED
 
 
-def _same_file(src: Path, dest: Path, mode: str) -> bool:
-    try:
-        if mode == "symlink":
-            return dest.is_symlink() and os.readlink(dest) == str(src)
-        if dest.is_symlink() or not dest.is_file():
-            return False
-        if mode == "hardlink":
-            return os.path.samefile(src, dest)
-        return dest.stat().st_size == src.stat().st_size and dest.stat().st_mtime_ns >= src.stat().st_mtime_ns
-    except OSError:
-        return False
 
 
 def sort_images(dataset: Dataset, images: pd.DataFrame, out_dir: str | os.PathLike, mode: str = "copy",
@@ -376,12 +364,12 @@ def sort_images(dataset: Dataset, images: pd.DataFrame, out_dir: str | os.PathLi
         folder = folder_name(row.label)
         dest = sorted_root / folder / row.file_name.replace("/", "__")
         counts[folder] = counts.get(folder, 0) + 1
-        if _same_file(src, dest, mode):
+        if is_placed(src, dest, mode):
             report.up_to_date += 1
             cb(k + 1, total, row.file_name)
             continue
         try:
-            _place(src, dest, mode)
+            place_file(src, dest, mode)
             report.processed += 1
         except OSError as exc:
             report.skip(row.file_name, f"{mode} failed: {exc.strerror or exc}")
@@ -391,21 +379,6 @@ def sort_images(dataset: Dataset, images: pd.DataFrame, out_dir: str | os.PathLi
     return report
 
 
-def _place(src: Path, dest: Path, mode: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "copy":
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
-            shutil.copystat(src, tmp)
-        return
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    if tmp.exists() or tmp.is_symlink():
-        tmp.unlink()
-    if mode == "hardlink":
-        os.link(src, tmp)
-    else:
-        os.symlink(str(src), tmp)
-    os.replace(tmp, dest)
 
 
 def location_summary(dataset: Dataset) -> pd.DataFrame:
