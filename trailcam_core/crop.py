@@ -164,7 +164,7 @@ class CropOptions:
     max_frames: int = option(0, "Video: at most this many frames per clip (0 = no limit)", min=0, max=100000)
     max_pixels: int = option(120_000_000, "Refuse images larger than this many pixels (decompression bomb "
                              "guard)", min=1)
-    workers: int = option(0, "Parallel worker processes (0 = one per CPU core)", min=0, max=256)
+    workers: int = option(0, "Parallel worker threads (0 = one per CPU core)", min=0, max=256)
     force: bool = option(False, "Redo every crop even when it is up to date")
 
     def __post_init__(self) -> None:
