@@ -13,7 +13,6 @@ Example::
 """
 from __future__ import annotations
 
-import ctypes
 import math
 import threading
 from dataclasses import asdict, dataclass
@@ -331,44 +330,29 @@ def _fast_modules():
     return _FAST[0]
 
 
-class _ArrowArray(ctypes.Structure):
-    """The Arrow C data interface's ArrowArray struct (Pillow exports its pixels through it)."""
-
-
-_ArrowArray._fields_ = [
-    ("length", ctypes.c_int64), ("null_count", ctypes.c_int64), ("offset", ctypes.c_int64),
-    ("n_buffers", ctypes.c_int64), ("n_children", ctypes.c_int64), ("buffers", ctypes.POINTER(ctypes.c_void_p)),
-    ("children", ctypes.POINTER(ctypes.POINTER(_ArrowArray))), ("dictionary", ctypes.POINTER(_ArrowArray)),
-    ("release", ctypes.c_void_p), ("private_data", ctypes.c_void_p)]
-_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-_capsule_pointer.restype = ctypes.c_void_p
-_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-
-
 def _pixels_in_place(img: Image.Image):
     """``(array, keep)``: a read-only numpy view of an RGB (h, w, 4 = RGBX) or L (h, w) image's
-    own pixel memory, through Pillow's Arrow export (no copy, unlike ``np.asarray``, which
-    copies twice); ``keep`` must stay referenced while the view is used.  None when Pillow
-    cannot export the image in one block."""
+    own pixel memory, through Pillow's Arrow export read by pyarrow (no copy, unlike
+    ``np.asarray``, which copies twice); ``keep`` must stay referenced while the view is used.
+    None when Pillow cannot export the image in one block."""
     if img.readonly or getattr(img, "map", None) is not None:
         return None                 # memory Pillow borrowed (fromarray, frombuffer, mmap): no export
     try:
-        _, capsule = img.__arrow_c_array__()
-        arr = _ArrowArray.from_address(_capsule_pointer(capsule, b"arrow_array"))
-        if arr.n_children == 1:                     # RGB: a fixed-size list of 4 uint8 per pixel
-            arr = arr.children[0].contents
-        bands = 4 if img.mode == "RGB" else 1
-        if arr.n_children or arr.n_buffers != 2 or arr.length != img.width * img.height * bands:
-            return None
-        ptr = arr.buffers[1]
-        if not ptr:
-            return None
-        buf = (ctypes.c_uint8 * arr.length).from_address(ptr + arr.offset)
+        import pyarrow as pa
+
+        exported = pa.array(img)                  # Arrow C data interface: zero copy
     except Exception:               # an older Pillow without Arrow, or an image in several blocks
         return None
-    flat = np.frombuffer(buf, np.uint8)
+    bands = 4 if img.mode == "RGB" else 1
+    values = exported.values if pa.types.is_fixed_size_list(exported.type) else exported
+    if not pa.types.is_uint8(values.type) or len(values) != img.width * img.height * bands:
+        return None
+    buf = values.buffers()[1]
+    if buf is None:
+        return None
+    flat = np.frombuffer(buf, np.uint8, count=len(values), offset=values.offset)
     shape = (img.height, img.width, 4) if bands == 4 else (img.height, img.width)
-    return flat.reshape(shape), (capsule, img)
+    return flat.reshape(shape), (exported, img)
 
 
 def _linear_shrink(img: Image.Image, src: tuple[float, float, float, float],
