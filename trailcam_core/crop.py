@@ -123,17 +123,7 @@ def detect_info_bar(img: Image.Image) -> InfoBar:
     band = max(4, int(h * _BAR_MAX_FRACTION))
     step = max(1, w // 512)            # a few hundred columns are plenty to see a strip
 
-    got = _pixels_in_place(img) if img.mode in ("RGB", "L") else None
-
     def grey(box: tuple[int, int, int, int]) -> np.ndarray:
-        if got is not None:
-            # Only the sampled columns of the band, read in place: Pillow's own RGB -> L weights
-            # and rounding (ITU-R 601-2 luma, 16-bit fixed point), so the result is identical.
-            part = got[0][box[1]:box[3], ::step]
-            if part.ndim == 2:
-                return np.ascontiguousarray(part)
-            rgb = part[..., :3].astype(np.uint32)
-            return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
         part = img.crop(box)
         if part.mode != "L":
             part = part.convert("RGB").convert("L") if part.mode not in ("RGB", "L") else part.convert("L")
@@ -142,7 +132,6 @@ def detect_info_bar(img: Image.Image) -> InfoBar:
     pad = max(1, round(h * 0.002))
     top = _strip_run(grey((0, 0, w, band)), h)
     bottom = _strip_run(grey((0, h - band, w, h))[::-1], h)
-    del got
     return InfoBar(min(h, top + pad) if top else 0, min(h, bottom + pad) if bottom else 0)
 
 
