@@ -8,7 +8,10 @@ with the info strip removed, all in this one run:
 
   (a) ffmpeg, one subprocess per file (the seed's approach), same crop box and size;
   (b) the decode-only bound: Pillow open + draft (the same DCT scale ours picks) + load;
-  (c) ours, ``crop_batch`` end to end (manifest, atomic writes), one process and a process pool.
+  (c) ours, ``crop_batch`` end to end (manifest, atomic writes), one worker and W threads.
+      JPEGs take the fast path: libjpeg-turbo through simplejpeg, decoded at the same DCT scale
+      straight into numpy (about 10 % faster than Pillow's decode of the same file, printed in
+      the per-stage line), OpenCV shrink, simplejpeg encode.
 
 Ratios compare like with like: one process with one process, and the pool of W workers with a
 pool of W workers decoding the same files (both timed including pool start-up).  Each timing is
@@ -45,7 +48,9 @@ sys.path.insert(0, str(REPO))
 if __name__ == "__main__":
     import numpy as np
     from trailcam_core.crop import CropOptions, _fast_modules, cut, detect_info_bar
-    from trailcam_core.crop_batch import _draft_scale, crop_batch, encode, load_upright, read_manifest, write_atomic
+    from trailcam_core.crop import cut_pixels
+    from trailcam_core.crop_batch import (_draft_scale, _simplejpeg, crop_batch, encode, jpeg_orientation,
+                                          load_upright, read_manifest, write_atomic)
 
 SAMPLE = REPO.parent / "shared" / "cct-sample"
 W, H = 2048, 1494
@@ -130,26 +135,43 @@ def ffmpeg_cmd(exe: str, src: Path, dst: Path, row: dict, size: int) -> list[str
 
 
 def breakdown(files, options: "CropOptions", out: Path, rounds: int = 5) -> dict:
-    """Per-stage cost of ours: draft decode, strip detection, crop+scale, encode, atomic write."""
+    """Per-stage cost of ours, one process: the JPEG fast path's stages (read, header + EXIF
+    orientation, DCT-scaled decode, strip detection, crop+scale, encode, atomic write), or the
+    Pillow path's when simplejpeg is missing."""
     best: dict[str, list[float]] = {}
     out.mkdir(parents=True, exist_ok=True)
+    sj = _simplejpeg()
     for _ in range(rounds):
         for i, f in enumerate(files):
-            t0 = time.perf_counter()
-            img, full = load_upright(f, [], options)
-            t1 = time.perf_counter()
-            detect_info_bar(img)
-            t2 = time.perf_counter()
-            crop, _, _ = cut(img, [], options, scale=full[0] / img.width, full_size=full)
-            t3 = time.perf_counter()
-            data = encode(crop, options)
-            t4 = time.perf_counter()
+            marks = [("", time.perf_counter())]
+            if sj is not None:
+                data = f.read_bytes()
+                marks.append(("read", time.perf_counter()))
+                h, w, _, _ = sj.decode_jpeg_header(data)
+                jpeg_orientation(data)
+                marks.append(("header", time.perf_counter()))
+                s = _draft_scale(w, h, [], options)
+                arr = sj.decode_jpeg(data, "RGB", min_height=-(-h // s), min_width=-(-w // s))
+                marks.append(("decode", time.perf_counter()))
+                detect_info_bar(arr)
+                marks.append(("strip", time.perf_counter()))
+                crop, _, _ = cut_pixels(arr, [], options, full_size=(w, h))
+                marks.append(("strip+crop+scale", time.perf_counter()))
+                data = sj.encode_jpeg(crop, options.quality, "RGB", "420")
+            else:
+                img, full = load_upright(f, [], options)
+                marks.append(("read+decode", time.perf_counter()))
+                detect_info_bar(img)
+                marks.append(("strip", time.perf_counter()))
+                crop, _, _ = cut(img, [], options, scale=full[0] / img.width, full_size=full)
+                marks.append(("strip+crop+scale", time.perf_counter()))
+                data = encode(crop, options)
+            marks.append(("encode", time.perf_counter()))
             write_atomic(out / f.name, data)
-            t5 = time.perf_counter()
-            for k, v in (("decode", t1 - t0), ("strip", t2 - t1), ("strip+crop+scale", t3 - t2),
-                         ("encode", t4 - t3), ("write", t5 - t4)):
+            marks.append(("write", time.perf_counter()))
+            for (_, t0), (k, t1) in zip(marks, marks[1:]):
                 row = best.setdefault(k, [1e9] * len(files))
-                row[i] = min(row[i], v)
+                row[i] = min(row[i], t1 - t0)
     return {k: sum(v) / len(v) for k, v in best.items()}
 
 
@@ -184,6 +206,11 @@ def quality(files, options: "CropOptions") -> dict:
     out: dict[str, list[float]] = {"ours": [], "Pillow BOX": [], "Pillow BILINEAR": []}
     for f in files:
         img, full = load_upright(f, [], options)
+        if _simplejpeg() is not None:           # the pixels ours decodes (libjpeg-turbo, same DCT scale)
+            h, w = full[1], full[0]
+            s = _draft_scale(w, h, [], options)
+            img = Image.fromarray(_simplejpeg().decode_jpeg(f.read_bytes(), "RGB", min_height=-(-h // s),
+                                                            min_width=-(-w // s)))
         crop, box, _ = cut(img, [], options, scale=full[0] / img.width, full_size=full)
         k = img.width / full[0]
         src = tuple(v * k for v in box)
@@ -250,7 +277,10 @@ def main() -> int:
                     np.asarray(Image.open(tmp / "ours" / f.name).convert("RGB"))) for f in fn[:40]]
 
         ms = lambda v: f"{v * 1000:7.2f} ms"  # noqa: E731
-        print(f"\nscaler: {'OpenCV bilinear on an in-place Arrow view' if _fast_modules() else 'Pillow only'}; "
+        path = ("JPEGs: simplejpeg (libjpeg-turbo) DCT-scaled decode into numpy, OpenCV bilinear shrink, "
+                "simplejpeg encode" if _simplejpeg() else
+                "Pillow decode, " + ("OpenCV bilinear on an in-place Arrow view" if _fast_modules() else "Pillow only"))
+        print(f"\npath: {path}; "
               f"load average now {os.getloadavg()[0]:.1f}")
         print("where ours spends its time, one process (best of 5 per file, first 40 files):")
         print("  " + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in parts.items()))

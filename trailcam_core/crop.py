@@ -106,7 +106,16 @@ def _strip_run(a: np.ndarray, height: int) -> int:
     return n
 
 
-def detect_info_bar(img: Image.Image) -> InfoBar:
+def _luma(a: np.ndarray) -> np.ndarray:
+    """Grey levels of an (h, w) grey or (h, w, 3+) RGB(X) uint8 array, bit-identical to Pillow's
+    ``convert("L")`` (ITU-R 601-2 weights in 16-bit fixed point, rounded)."""
+    if a.ndim == 2:
+        return a
+    r, g, b = (a[..., i].astype(np.uint32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def detect_info_bar(img: "Image.Image | np.ndarray") -> InfoBar:
     """Find the data strip a trail camera burns into the top or bottom rows of ``img``.
 
     Returns the number of rows to drop at the top and bottom, in ``img``'s own pixels, padded
@@ -115,15 +124,22 @@ def detect_info_bar(img: Image.Image) -> InfoBar:
     height, carrying text (or a logo), with the scene starting sharply below it.  Dark night
     skies and blown-out day skies are flat too but carry no text, so they are left alone.
 
+    ``img`` is a PIL image or an (h, w) grey / (h, w, 3) RGB uint8 array (same answer).
+
     Example: a 2048x1494 Caltech frame gives ``InfoBar(top=35, bottom=0)``.
     """
-    w, h = img.size
+    if isinstance(img, np.ndarray):
+        h, w = img.shape[:2]
+    else:
+        w, h = img.size
     if w < 8 or h < 16:
         return InfoBar(0, 0)
     band = max(4, int(h * _BAR_MAX_FRACTION))
     step = max(1, w // 512)            # a few hundred columns are plenty to see a strip
 
     def grey(box: tuple[int, int, int, int]) -> np.ndarray:
+        if isinstance(img, np.ndarray):
+            return _luma(img[box[1]:box[3], ::step])
         part = img.crop(box)
         if part.mode != "L":
             part = part.convert("RGB").convert("L") if part.mode not in ("RGB", "L") else part.convert("L")
@@ -287,6 +303,29 @@ def orientation_of(img: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
+def plan_cut(width: int, height: int, bar: InfoBar, boxes: Sequence[Box], options: CropOptions,
+             full_size: Optional[tuple[int, int]] = None):
+    """Where to cut in a ``width`` x ``height`` decode of a ``full_size`` frame.
+
+    ``bar`` is in the decode's pixels.  Returns ``(box, bar, src, size, factor)``: the crop box
+    and info bar in full-size pixels, the source region in the decode's pixels, the output size
+    and the shrink factor (> 1 shrinks).
+    """
+    fw, fh = full_size or (width, height)
+    scale = fw / width
+    if scale != 1:
+        bar = bar.scaled(scale)
+    box = crop_box(fw, fh, boxes, options, bar)
+    sx, sy = width / fw, height / fh
+    src = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+    size = output_size(box, options)
+    return box, bar, src, size, (src[2] - src[0]) / size[0]
+
+
+def _fast_linear(options: CropOptions, factor: float) -> bool:
+    return options.resample == "auto" and 1.0 <= factor <= 2.0
+
+
 def cut(img: Image.Image, boxes: Sequence[Box], options: CropOptions, scale: float = 1.0,
         full_size: Optional[tuple[int, int]] = None) -> tuple[Image.Image, tuple[int, int, int, int], InfoBar]:
     """Cut the square from an upright ``img`` that may be a ``scale``-times reduced decode.
@@ -295,25 +334,40 @@ def cut(img: Image.Image, boxes: Sequence[Box], options: CropOptions, scale: flo
     the image is scaled straight from the reduced decode into the output size in one pass.
     """
     img = _normalise_mode(img)
-    fw, fh = full_size or (int(round(img.width * scale)), int(round(img.height * scale)))
-    bar = InfoBar(0, 0)
-    if options.strip_info_bar:
-        bar = detect_info_bar(img).scaled(scale) if scale != 1 else detect_info_bar(img)
-    box = crop_box(fw, fh, boxes, options, bar)
-    sx, sy = img.width / fw, img.height / fh
-    src = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-    size = output_size(box, options)
-    factor = (src[2] - src[0]) / size[0]
-    out = None
-    if options.resample == "auto" and 1.0 <= factor <= 2.0:
-        out = _linear_shrink(img, src, size)
+    full = full_size or (int(round(img.width * scale)), int(round(img.height * scale)))
+    bar = detect_info_bar(img) if options.strip_info_bar else InfoBar(0, 0)
+    box, bar, src, size, factor = plan_cut(img.width, img.height, bar, boxes, options, full)
+    out = _linear_shrink(img, src, size) if _fast_linear(options, factor) else None
     if out is None:
-        if options.resample == "auto":
-            resample = Image.Resampling.BOX if factor >= 1.0 else Image.Resampling.BICUBIC
-        else:
-            resample = _RESAMPLE[options.resample]
-        out = img.resize(size, resample, box=src, reducing_gap=3.0)
+        out = _pillow_resize(img, src, size, factor, options)
     return out, box, bar
+
+
+def cut_pixels(arr: np.ndarray, boxes: Sequence[Box], options: CropOptions,
+               full_size: Optional[tuple[int, int]] = None):
+    """:func:`cut` for an upright (h, w) grey or (h, w, 3) RGB uint8 array (a reduced decode of a
+    ``full_size`` frame).  Returns ``(crop, box, bar)``; the crop is an array of the same kind
+    when OpenCV's shrink applies, else a PIL image scaled by Pillow (the same filters as :func:`cut`).
+    """
+    h, w = arr.shape[:2]
+    bar = detect_info_bar(arr) if options.strip_info_bar else InfoBar(0, 0)
+    box, bar, src, size, factor = plan_cut(w, h, bar, boxes, options, full_size)
+    mods = _fast_modules()
+    if mods is not None and _fast_linear(options, factor):
+        x0, y0 = int(round(src[0])), int(round(src[1]))
+        x1, y1 = min(w, int(round(src[2]))), min(h, int(round(src[3])))
+        if x1 - x0 >= size[0] and y1 - y0 >= size[1]:
+            return mods[0].resize(arr[y0:y1, x0:x1], size, interpolation=mods[0].INTER_LINEAR), box, bar
+    img = Image.fromarray(arr, "L" if arr.ndim == 2 else "RGB")
+    return _pillow_resize(img, src, size, factor, options), box, bar
+
+
+def _pillow_resize(img: Image.Image, src, size, factor: float, options: CropOptions) -> Image.Image:
+    if options.resample == "auto":
+        resample = Image.Resampling.BOX if factor >= 1.0 else Image.Resampling.BICUBIC
+    else:
+        resample = _RESAMPLE[options.resample]
+    return img.resize(size, resample, box=src, reducing_gap=3.0)
 
 
 _FAST: list = []            # [cv2] once imported, [None] when unavailable

@@ -26,6 +26,7 @@ batch leaves no half-written crop (stray temp files are removed next run).
 from __future__ import annotations
 
 import contextlib
+import struct
 import csv
 import hashlib
 import io
@@ -42,7 +43,7 @@ from typing import Any, Optional
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import write_text
-from .crop import IMAGE_EXTENSIONS, CropOptions, _fast_modules, crop_box, cut, orientation_of
+from .crop import IMAGE_EXTENSIONS, CropOptions, _fast_modules, crop_box, cut, cut_pixels, orientation_of
 from .errors import DataError, TrailcamError
 from .paths import is_within, safe_relative
 from .progress import ensure
@@ -195,6 +196,130 @@ def load_upright(path: Path, boxes: list[Box], options: CropOptions) -> tuple[Im
         raise
 
 
+# --------------------------------------------------------------------------------------------
+# The JPEG fast path: libjpeg-turbo through simplejpeg, straight into numpy
+# --------------------------------------------------------------------------------------------
+_SJ: list = []              # [simplejpeg] once imported, [None] when unavailable
+
+
+def _simplejpeg():
+    """simplejpeg (a declared dependency) when it and OpenCV import; None sends JPEGs through Pillow."""
+    if not _SJ:
+        try:
+            import simplejpeg
+            _SJ.append(simplejpeg if _fast_modules() is not None else None)
+        except Exception:
+            _SJ.append(None)
+    return _SJ[0]
+
+
+def jpeg_orientation(data: bytes) -> Optional[int]:
+    """The EXIF orientation (1-8) of JPEG bytes, read from the APP1 segment before the scan data;
+    1 when there is no EXIF or no orientation tag; None when the markers cannot be followed (the
+    caller then lets Pillow read the file)."""
+    pos, n = 2, len(data)
+    try:
+        while pos + 4 <= n:
+            if data[pos] != 0xFF:
+                return None
+            marker = data[pos + 1]
+            if marker == 0xFF:                       # fill byte
+                pos += 1
+                continue
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                pos += 2
+                continue
+            if marker in (0xDA, 0xD9):               # start of scan / end: no EXIF before the pixels
+                return 1
+            length = struct.unpack_from(">H", data, pos + 2)[0]
+            seg = pos + 4
+            if marker == 0xE1 and data[seg:seg + 6] == b"Exif\0\0":
+                tiff = seg + 6
+                end = "<" if data[tiff:tiff + 2] == b"II" else ">" if data[tiff:tiff + 2] == b"MM" else None
+                if end is None:
+                    return None
+                ifd = tiff + struct.unpack_from(end + "I", data, tiff + 4)[0]
+                count = struct.unpack_from(end + "H", data, ifd)[0]
+                for i in range(count):
+                    tag, typ, _, value = struct.unpack_from(end + "HHI4s", data, ifd + 2 + 12 * i)
+                    if tag == 0x0112:
+                        if typ != 3:                 # SHORT
+                            return None
+                        o = struct.unpack_from(end + "H", value)[0]
+                        return o if 1 <= o <= 8 else 1
+                return 1
+            pos = seg + length - 2
+    except struct.error:
+        return None
+    return None
+
+
+def _upright(arr, orientation: int):
+    """Apply an EXIF orientation to a decoded (h, w[, c]) array, as ImageOps.exif_transpose does."""
+    import numpy as np
+
+    t = {2: lambda a: a[:, ::-1],                        # mirror
+         3: lambda a: a[::-1, ::-1],                     # rotate 180
+         4: lambda a: a[::-1],                           # flip top-bottom
+         5: lambda a: a.swapaxes(0, 1),                  # transpose
+         6: lambda a: np.rot90(a, -1),                   # rotate 90 clockwise
+         7: lambda a: a[::-1, ::-1].swapaxes(0, 1),      # transverse
+         8: lambda a: np.rot90(a, 1)}[orientation]      # rotate 90 counter-clockwise
+    return np.ascontiguousarray(t(arr))
+
+
+_SJ_SPACES = {"YCbCr": "RGB", "RGB": "RGB", "Gray": "GRAY"}
+
+
+def crop_jpeg_fast(path: Path, boxes: list[Box], options: CropOptions):
+    """Crop a JPEG through libjpeg-turbo (simplejpeg) and OpenCV without building PIL images:
+    read, DCT-scaled decode into numpy, strip detection, shrink, encode.  Returns
+    ``(file bytes, box, bar, full size)``, or None when this path does not apply (not a
+    baseline/progressive YCbCr or grey JPEG, CMYK, unreadable markers, simplejpeg or OpenCV
+    missing); the caller then takes the Pillow path.  Raises BadInput as :func:`load_upright`.
+    """
+    sj = _simplejpeg()
+    if sj is None or path.suffix.lower() not in (".jpg", ".jpeg"):
+        return None
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput("missing file") from None
+    if not data:
+        raise BadInput("empty file (0 bytes)")
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    try:
+        h, w, space, _ = sj.decode_jpeg_header(data)
+    except ValueError:
+        return None                                  # let Pillow name what is wrong
+    colorspace = _SJ_SPACES.get(space)
+    orient = jpeg_orientation(data)
+    if colorspace is None or orient is None:
+        return None
+    if w * h > options.max_pixels:
+        raise BadInput(_bomb_message(w, h, options.max_pixels))
+    uw, uh = (h, w) if orient in (5, 6, 7, 8) else (w, h)
+    s = _draft_scale(uw, uh, boxes, options)
+    try:
+        arr = sj.decode_jpeg(data, colorspace, min_height=-(-h // s), min_width=-(-w // s), strict=True)
+    except ValueError as exc:                        # truncated data, broken Huffman tables, ...
+        raise BadInput(f"corrupt or truncated image: {exc}") from None
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if orient != 1:
+        arr = _upright(arr, orient)
+    out, box, bar = cut_pixels(arr, boxes, options, full_size=(uw, uh))
+    if isinstance(out, Image.Image):
+        return encode(out, options), box, bar, (uw, uh)
+    if options.format == "jpeg":
+        grey = out.ndim == 2
+        data = sj.encode_jpeg(out if not grey else out[:, :, None], options.quality,
+                              "GRAY" if grey else "RGB", "Gray" if grey else "420")
+        return data, box, bar, (uw, uh)
+    return encode(Image.fromarray(out, "L" if out.ndim == 2 else "RGB"), options), box, bar, (uw, uh)
+
+
 def encode(img: Image.Image, options: CropOptions) -> bytes:
     """The crop as file bytes in ``options.format``."""
     if options.format == "jpeg" and img.mode in ("RGBA", "LA"):
@@ -279,11 +404,17 @@ def run_task(task: dict) -> dict:
                 nbytes = _save(out, out_dir / name, options)
                 rows.append(_row(name, task, box, bar, frame.size, nbytes, t))
             return {"image_id": task["image_id"], "rows": rows}
-        img, full = load_upright(path, boxes, options)
-        with img:
-            out, box, bar = cut(img, boxes, options, scale=full[0] / img.width, full_size=full)
         name = task["stem"] + options.extension
-        nbytes = _save(out, out_dir / name, options)
+        fast = crop_jpeg_fast(path, boxes, options)
+        if fast is not None:
+            data, box, bar, full = fast
+            write_atomic(out_dir / name, data)
+            nbytes = len(data)
+        else:
+            img, full = load_upright(path, boxes, options)
+            with img:
+                out, box, bar = cut(img, boxes, options, scale=full[0] / img.width, full_size=full)
+            nbytes = _save(out, out_dir / name, options)
         return {"image_id": task["image_id"], "rows": [_row(name, task, box, bar, full, nbytes, None)]}
     except BadInput as exc:
         return {"image_id": task["image_id"], "error": str(exc)}
