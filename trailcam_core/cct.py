@@ -10,7 +10,9 @@ Arrow string buffer; other forms go to the general parser).
 """
 from __future__ import annotations
 
+import mmap
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Union
 
@@ -73,6 +75,8 @@ _UNSAFE = r"^(?:[/\\]|[A-Za-z]:)|(?:^|[/\\])\.\.(?:[/\\]|$)"
 
 # ------------------------------------------------------------------------------------- errors
 def position(data: bytes, offset: int) -> str:
+    if not isinstance(data, (bytes, bytearray)):      # a memory map
+        data = bytes(data)
     line = data.count(b"\n", 0, offset) + 1
     col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
     return f"line {line}, column {col} (byte {offset})"
@@ -80,7 +84,7 @@ def position(data: bytes, offset: int) -> str:
 
 def decode(data: bytes, path: Path, schema):
     """Decode with msgspec; turn its errors into DataErrors naming the file, position and record."""
-    if not data.strip():
+    if not len(data) or (bytes(data[:4096]).isspace() and bytes(data).isspace()):
         raise DataError(f"{path}: file is empty, expected a COCO Camera Traps JSON object")
     try:
         return msgspec.json.decode(data, type=schema)
@@ -94,6 +98,7 @@ def decode(data: bytes, path: Path, schema):
         raise DataError(f"{path}: {_describe_record(data, where)}: {detail}") from None
     except msgspec.DecodeError as exc:
         msg = str(exc)
+        data = data if isinstance(data, (bytes, bytearray)) else bytes(data)
         m = re.search(r"byte (\d+)", msg)
         if m:
             pos = position(data, int(m.group(1)))
@@ -156,6 +161,17 @@ def _strings(values: list) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
+def _strings_hashed(values: list) -> tuple[pa.Array, pa.Array]:
+    """:func:`_strings` plus each value's 64-bit hash (Python's string hash, of the string form;
+    the same in this process and in workers forked from it), for the id checks."""
+    try:
+        arr = pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):     # ints mixed in: hash the strings they become
+        values = [None if v is None else str(v) for v in values]
+        arr = pa.array(values, pa.string())
+    return arr, pa.array(np.fromiter(map(hash, values), np.int64, len(values)))
+
+
 def _ints(values: list) -> pa.Array:
     try:
         return pa.array(values, pa.int64())
@@ -212,21 +228,34 @@ def _fixed_width_times(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return out, done
 
 
-def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
+def parse_datetimes(arr: pa.Array, path: Path, warnings: list[str], problems: Optional[list] = None) -> pa.Array:
     """'YYYY-MM-DD HH:MM:SS' (vectorised) or any ISO form; values that do not parse become null
-    (and are counted in ``warnings``)."""
+    (and are counted in ``warnings``; or, when ``problems`` is given, appended to it as
+    ``(count, first example)`` for :func:`time_warning` to report once for several pieces)."""
+    if problems is None:
+        problems = []
+        out = parse_datetimes(arr, path, warnings, problems)
+        if problems:
+            warnings.append(time_warning(problems, path))
+        return out
     fast, done = _fixed_width_times(arr)
     if done.all():
         return pa.array(fast, pa.timestamp("us"))
     rest = np.flatnonzero(~done)
     if len(rest) == len(arr):
-        return _parse_datetimes(arr, path, warnings)
-    slow = _parse_datetimes(arr.take(pa.array(rest)), path, warnings)
+        return _parse_datetimes(arr, problems)
+    slow = _parse_datetimes(arr.take(pa.array(rest)), problems)
     fast[rest] = slow.to_numpy(zero_copy_only=False).astype("datetime64[us]")
     return pa.array(fast, pa.timestamp("us"), mask=np.isnat(fast))
 
 
-def _parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array:
+def time_warning(problems: list, path: Path) -> str:
+    """One warning for the capture times that did not parse (``problems``: (count, example) pairs)."""
+    return (f"{path}: {sum(n for n, _ in problems)} capture time(s) do not parse "
+            f"(e.g. {problems[0][1]!r}); left unknown")
+
+
+def _parse_datetimes(arr: pa.Array, problems: list) -> pa.Array:
     """The general parser: strptime in Arrow, then pandas for other ISO forms."""
     out = pc.strptime(arr, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
     retry = pc.and_(pc.is_null(out), pc.is_valid(arr))
@@ -248,15 +277,38 @@ def _parse_datetimes(arr: pa.Array, path: Path, warnings: list[str]) -> pa.Array
             bad += 1
             first = first if first is not None else text
     if bad:
-        warnings.append(f"{path}: {bad} capture time(s) do not parse (e.g. {first!r}); left unknown")
+        problems.append((bad, first))
     return pa.array(fixed, pa.timestamp("us"), mask=~valid)
 
 
-def image_table(ims: list[_Image], path: Path) -> pa.Table:
-    """The image columns, checked; ``datetime`` is left as text (see parse_datetimes)."""
-    ids = _strings([o.id for o in ims])        # uniqueness is checked with the annotations (image_rows)
-    names = _strings([o.file_name for o in ims])
-    text = names.buffers()[2].to_pybytes() if len(names) else b""
+def image_columns(ims: list[_Image]) -> pa.Table:
+    """The decoded image structs as plain columns, unchecked (``datetime`` still text, ``location``
+    and ``seq_id`` with their nulls, ``id_hash`` for :func:`image_rows`).  Slices of one file may be turned into columns separately
+    (in parallel) and concatenated before :func:`finish_images`."""
+    times = [o.dt for o in ims]                      # "datetime", else "date_captured" (published files)
+    missing = times.count(None)
+    if missing == len(ims):
+        times = [o.date_captured for o in ims]
+    elif missing:
+        times = [o.date_captured if t is None else t for t, o in zip(times, ims)]
+    ids, id_hash = _strings_hashed([o.id for o in ims])
+    return pa.table({
+        "image_id": ids, "id_hash": id_hash, "file_name": _strings([o.file_name for o in ims]),
+        "width": _ints([o.width for o in ims]), "height": _ints([o.height for o in ims]),
+        "location": _strings([o.location for o in ims]), "datetime": _strings(times),
+        "seq_id": _strings([o.seq_id for o in ims]),
+        "frame_num": _ints([o.frame_num for o in ims]), "seq_num_frames": _ints([o.seq_num_frames for o in ims]),
+    })
+
+
+def finish_images(cols: pa.Table, path: Path) -> pa.Table:
+    """Check and complete :func:`image_columns`' output: refuse unsafe file names, Windows
+    separators to '/', unknown locations as "unknown" (dictionary-encoded), missing sequence ids
+    as the image id.  Image id uniqueness is checked with the annotations (:func:`image_rows`)."""
+    ids = cols["image_id"].combine_chunks()
+    names = cols["file_name"].combine_chunks()
+    text = names.buffers()[2].to_pybytes() if len(names) and names.buffers()[2] is not None else b""
+    raw_names = names
     if b"\\" in text:
         names = pc.replace_substring(names, "\\", "/")
     unsafe = None
@@ -268,33 +320,37 @@ def image_table(ims: list[_Image], path: Path) -> pa.Table:
         unsafe = pc.or_(pc.match_substring_regex(names, _UNSAFE), pc.equal(pc.utf8_trim_whitespace(names), ""))
     if unsafe is not None and pc.any(unsafe).as_py():
         k = int(np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))[0])
-        raise UnsafePathError(f"{path}: images[{k}] (id {ids[k].as_py()!r}) has file_name {ims[k].file_name!r}, "
+        raise UnsafePathError(f"{path}: images[{k}] (id {ids[k].as_py()!r}) has file_name {raw_names[k].as_py()!r}, "
                               "which is empty, absolute or contains '..'; refusing to read outside the image root")
-    location = _strings([o.location for o in ims])
+    location = cols["location"].combine_chunks()
     if location.null_count:
         location = pc.fill_null(location, "unknown")
     location = location.dictionary_encode()          # few distinct values: filters work on the codes
-    times = [o.dt for o in ims]                      # "datetime", else "date_captured" (published files)
-    missing = times.count(None)
-    if missing == len(ims):
-        times = [o.date_captured for o in ims]
-    elif missing:
-        times = [o.date_captured if t is None else t for t, o in zip(times, ims)]
-    times = _strings(times)
-    seq = _strings([o.seq_id for o in ims])
+    seq = cols["seq_id"].combine_chunks()
     if seq.null_count:
         seq = pc.coalesce(seq, ids)
     return pa.table({
-        "image_id": ids, "file_name": names,
-        "width": _ints([o.width for o in ims]), "height": _ints([o.height for o in ims]),
-        "location": location, "datetime": times, "seq_id": seq,
-        "frame_num": _ints([o.frame_num for o in ims]), "seq_num_frames": _ints([o.seq_num_frames for o in ims]),
+        "image_id": ids, "file_name": names, "width": cols["width"], "height": cols["height"],
+        "location": location, "datetime": cols["datetime"], "seq_id": seq,
+        "frame_num": cols["frame_num"], "seq_num_frames": cols["seq_num_frames"],
     })
 
 
-def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path) -> np.ndarray:
+def image_table(ims: list[_Image], path: Path) -> pa.Table:
+    """The image columns, checked; ``datetime`` is left as text (see parse_datetimes)."""
+    return finish_images(image_columns(ims), path)
+
+
+def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path,
+               hashes: Optional[tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
     """Row of each annotation's image in ``image_ids`` (-1 when unknown), checking that image ids
-    are unique, in one hash pass over both columns."""
+    are unique.  With ``hashes`` (the ids' 64-bit hashes, from the column builders) the work is
+    done on integers and every match is then confirmed on the strings; a hash collision (or a
+    duplicate) sends it to the exact pass: one hash pass over both string columns."""
+    if hashes is not None:
+        pos = _image_rows_hashed(image_ids, ann_image_ids, *hashes)
+        if pos is not None:
+            return pos
     n = len(image_ids)
     both = pa.concat_arrays([image_ids.cast(pa.string()), ann_image_ids.cast(pa.string())])
     codes = both.dictionary_encode().indices.to_numpy(zero_copy_only=False)
@@ -308,21 +364,73 @@ def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path) -> np.n
     return pos
 
 
-def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_ids: pa.Array, path: Path,
-                     drop_unknown_images: bool = False) -> tuple[pa.Table, int]:
-    """Annotations as columns plus the number dropped (unknown images, only when allowed)."""
-    id_list = [o.id for o in anns]
-    present = [x for x in id_list if x is not None] if None in id_list else id_list
-    if len(set(present)) != len(present):
-        _first_duplicate(_strings(present), "annotation id", path)
-    ann_ids = _strings(id_list)
-    img = _strings([o.image_id for o in anns])
+def _image_rows_hashed(image_ids: pa.Array, ann_image_ids: pa.Array, image_hash: np.ndarray,
+                       ann_hash: np.ndarray) -> Optional[np.ndarray]:
+    index = pd.Index(image_hash)
+    if not index.is_unique:                 # a duplicate id (or a collision): the exact pass says which
+        return None
+    pos = index.get_indexer(ann_hash).astype(np.int64)     # equal strings have equal hashes: -1 is exact
+    found = np.flatnonzero(pos >= 0)
+    if len(found):
+        same = pc.equal(image_ids.take(pa.array(pos[found])), ann_image_ids.take(pa.array(found)))
+        if not pc.all(same).as_py():        # a collision matched two different ids
+            return None
+    return pos
+
+
+def _unique_ids(ids: pa.Array, hashes: Optional[np.ndarray]) -> bool:
+    """True when the non-null ``ids`` are distinct (integer hashes first, strings if they clash)."""
+    if hashes is not None:
+        valid = hashes if not ids.null_count else hashes[ids.is_valid().to_numpy(zero_copy_only=False)]
+        if pd.Index(valid).is_unique:
+            return True
+    present = ids.drop_null() if ids.null_count else ids
+    return len(pc.unique(present)) == len(present)
+
+
+def annotation_columns(anns: list[_Annotation], path: Path, base: int = 0) -> pa.Table:
+    """The decoded annotation structs as plain columns (``base``: index of the first one in the
+    file, for messages).  Raises DataError for a bbox that is not [x, y, w, h] or a category id
+    that is not an integer."""
+    ann_ids, ann_hash = _strings_hashed([o.id for o in anns])
+    img, img_hash = _strings_hashed([o.image_id for o in anns])
     try:
         cat = pa.array([o.category_id for o in anns], pa.int64())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        cat = pa.array([int_id(a.category_id, f"annotations[{k}] category_id", path) for k, a in enumerate(anns)],
-                       pa.int64())
-    img_pos = image_rows(image_ids, img, path)   # row of each annotation's image (-1: unknown)
+        cat = pa.array([int_id(a.category_id, f"annotations[{base + k}] category_id", path)
+                        for k, a in enumerate(anns)], pa.int64())
+    bbox = np.full((len(anns), 4), np.nan)
+    score = np.full(len(anns), np.nan)
+    boxes = [o.bbox for o in anns]
+    if boxes.count(None) != len(boxes):              # image-level files have none: skip the loop
+        for k, box in enumerate(boxes):
+            if box:
+                if len(box) != 4:
+                    raise DataError(f"{path}: annotations[{base + k}] (id {ann_ids[k].as_py()!r}) has bbox "
+                                    f"{box!r}; expected [x, y, width, height]")
+                bbox[k] = box
+    scores = [o.score for o in anns]
+    if scores.count(None) != len(scores):
+        score = np.array([np.nan if x is None else x for x in scores], dtype=float)
+    return pa.table({"annotation_id": ann_ids, "annotation_id_hash": ann_hash, "image_id": img,
+                     "image_id_hash": img_hash, "category_id": cat, "bbox_x": bbox[:, 0],
+                     "bbox_y": bbox[:, 1], "bbox_w": bbox[:, 2], "bbox_h": bbox[:, 3], "score": score})
+
+
+def finish_annotations(cols: pa.Table, categories: dict[int, str], image_ids: pa.Array, path: Path,
+                       drop_unknown_images: bool = False,
+                       image_hash: Optional[np.ndarray] = None) -> tuple[pa.Table, int]:
+    """Check :func:`annotation_columns`' output against the images (``image_hash``: their
+    ``id_hash`` column, when built in this process or a fork of it) and categories; returns the
+    annotation table and the number dropped (unknown images, only when allowed)."""
+    ann_ids = cols["annotation_id"].combine_chunks()
+    img = cols["image_id"].combine_chunks()
+    cat = cols["category_id"].combine_chunks()
+    hashed = image_hash is not None and "image_id_hash" in cols.column_names
+    if not _unique_ids(ann_ids, cols["annotation_id_hash"].to_numpy() if hashed else None):
+        _first_duplicate(ann_ids.drop_null(), "annotation id", path)
+    hashes = (image_hash, cols["image_id_hash"].to_numpy()) if hashed else None
+    img_pos = image_rows(image_ids, img, path, hashes)   # row of each annotation's image (-1: unknown)
     known = img_pos >= 0
     keep = None
     n_unknown = int((~known).sum())
@@ -340,25 +448,19 @@ def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_
         raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has category_id {cat[k].as_py()}, "
                         f"which is not in categories ({len(bad)} such annotation(s))")
     names = pa.array([categories[int(c)] for c in cat_ids], pa.string())
-    bbox = np.full((len(anns), 4), np.nan)
-    score = np.full(len(anns), np.nan)
-    boxes = [o.bbox for o in anns]
-    if boxes.count(None) != len(boxes):              # image-level files have none: skip the loop
-        for k, box in enumerate(boxes):
-            if box:
-                if len(box) != 4:
-                    raise DataError(f"{path}: annotations[{k}] (id {ann_ids[k].as_py()!r}) has bbox {box!r}; "
-                                    "expected [x, y, width, height]")
-                bbox[k] = box
-    scores = [o.score for o in anns]
-    if scores.count(None) != len(scores):
-        score = np.array([np.nan if x is None else x for x in scores], dtype=float)
     table = pa.table({"annotation_id": ann_ids, "image_id": img, "category_id": cat,
-                      "category": pa.DictionaryArray.from_arrays(pos.cast(pa.int32()), names), "bbox_x": bbox[:, 0], "bbox_y": bbox[:, 1],
-                      "bbox_w": bbox[:, 2], "bbox_h": bbox[:, 3], "score": score, "image_row": img_pos.astype(np.int32)})
+                      "category": pa.DictionaryArray.from_arrays(pos.cast(pa.int32()), names),
+                      "bbox_x": cols["bbox_x"], "bbox_y": cols["bbox_y"], "bbox_w": cols["bbox_w"],
+                      "bbox_h": cols["bbox_h"], "score": cols["score"], "image_row": img_pos.astype(np.int32)})
     if keep is not None:
         table = table.filter(keep)
     return table, n_unknown if keep is not None else 0
+
+
+def annotation_table(anns: list[_Annotation], categories: dict[int, str], image_ids: pa.Array, path: Path,
+                     drop_unknown_images: bool = False) -> tuple[pa.Table, int]:
+    """Annotations as columns plus the number dropped (unknown images, only when allowed)."""
+    return finish_annotations(annotation_columns(anns, path), categories, image_ids, path, drop_unknown_images)
 
 
 def primary_labels(image_ids: pa.Array, ann: pa.Table) -> pa.Array:
@@ -446,7 +548,8 @@ def distinct(column) -> list:
 def parse(holder: list, path: Path):
     """Parse CCT bytes (``holder = [data]``; emptied so the buffer can be freed early).
 
-    Returns (images table, annotations table, categories, info, warnings).  The cyclic garbage
+    Returns (images table, annotations table, categories, info, warnings).  Large files are
+    parsed by several processes (:mod:`trailcam_core.cct_parallel`).  The cyclic garbage
     collector is paused meanwhile: the decoded structs hold no cycles, and scanning millions of
     new objects again and again would cost more than the parse.
     """
@@ -464,13 +567,37 @@ def parse(holder: list, path: Path):
 def _parse(holder: list, path: Path):
     data = holder.pop()
     warnings: list[str] = []
+    if isinstance(data, (bytearray, mmap.mmap)):
+        from . import cct_parallel
+
+        workers = cct_parallel.workers_for(len(data))
+        got = cct_parallel.parse_columns(data, path, workers) if workers > 1 else None
+        if got is not None:                      # else: one process, which names any problem exactly
+            del data
+            image_cols, ann_cols, cats, info, problems = got
+            del got
+            categories = categories_map(cats, path)
+            # the two checks run side by side: Arrow's kernels release the GIL
+            with ThreadPoolExecutor(1) as pool:
+                ann_job = pool.submit(finish_annotations, ann_cols, categories,
+                                      image_cols["image_id"].combine_chunks(), path, False,
+                                      image_cols["id_hash"].to_numpy())
+                images = finish_images(image_cols, path)   # capture times were parsed by the workers
+                del image_cols
+                ann, _ = ann_job.result()
+            if problems:
+                warnings.append(time_warning(problems, path))
+            return images, ann, categories, info or {}, warnings
     top = decode(data, path, _Sections)          # one pass: images typed, annotations skipped
     categories = categories_map(top.categories, path)
     ann_raw = bytes(top.annotations)             # a copy, so the whole file can be freed now
     ims, info = top.images, top.info or {}
     del top, data
-    images = image_table(ims, path)              # capture times still text: parsed after the free
+    image_cols = image_columns(ims)
     del ims
+    image_hash = image_cols["id_hash"].to_numpy()
+    images = finish_images(image_cols, path)     # capture times still text: parsed after the free
+    del image_cols
     k = images.schema.get_field_index("datetime")
     images = images.set_column(k, "datetime", parse_datetimes(images.column(k).combine_chunks(), path, warnings))
     try:
@@ -481,8 +608,10 @@ def _parse(holder: list, path: Path):
         raise DataError(f"{path}: {where}: {str(exc).split(' - at ')[0]}".replace(
             "Object missing required field", "missing required field")) from None
     del ann_raw
-    ann, _ = annotation_table(anns, categories, images["image_id"].combine_chunks(), path)
+    ann_cols = annotation_columns(anns, path)
     del anns
+    ann, _ = finish_annotations(ann_cols, categories, images["image_id"].combine_chunks(), path,
+                                image_hash=image_hash)
     return images, ann, categories, info, warnings
 
 
