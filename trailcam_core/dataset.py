@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import cct
+from . import cct, cct_parallel
 from .atomic import atomic_path, write_json
 from .cct import (ANNOTATION_COLUMNS, ANNOTATION_TABLE_COLUMNS, EMPTY, IMAGE_COLUMNS,  # noqa: F401 (re-exported)
                   STANDARD_IMAGE_FIELDS)
@@ -249,6 +249,14 @@ def load_dataset(source: str | os.PathLike, bboxes: Optional[str | os.PathLike] 
         key = content_key(holder[0], bpath)
     except OSError:
         key = ""
+    if use_cache and key:                     # the same bytes under another name, or touched: no parse
+        ds = _read_cache(cache, key, root)
+        if ds is not None:
+            ds.source, ds.bboxes_source = source, bpath
+            ds.root = _image_root(ds, image_root)
+            _write_stat(cache, key, source, bpath)
+            report(3, 3, f"{len(ds)} images (cached)")
+            return ds
     report(1, 3, f"parsing {source.name}")
     ds = _parse_cct(holder, source, root, bpath)      # frees the file's buffer as soon as it can
     ds.source, ds.bboxes_source = source, bpath
@@ -286,7 +294,7 @@ def _read_bytes(path: Path, writable: bool = False) -> bytes | bytearray | mmap.
             return path.read_bytes()
         with open(path, "rb", buffering=0) as fh:
             size = os.fstat(fh.fileno()).st_size
-            if size >= (8 << 20):
+            if size >= cct_parallel.MIN_BYTES:          # the size the parallel parser starts at
                 try:
                     return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
                 except (OSError, ValueError):
@@ -405,7 +413,15 @@ def _write_cache(cache: Path, key: str, ds: Dataset, *sources: Optional[Path]) -
                                           "categories": {str(k): v for k, v in ds.categories.items()},
                                           "warnings": ds.warnings, "skipped": ds.skipped}, indent=None)
         if ds.kind == "cct" and sources:
-            write_json(_stat_file(cache, sources[0], sources[1] if len(sources) > 1 else None),
-                       {"v": LOADER_VERSION, "key": key, "sig": _stat_sig(*sources[:2])}, indent=None)
+            _write_stat(cache, key, sources[0], sources[1] if len(sources) > 1 else None)
     except (OSError, pa.ArrowException):
+        pass
+
+
+def _write_stat(cache: Path, key: str, source: Path, bboxes: Optional[Path]) -> None:
+    """Remember which content key these files (by path, size, mtime, inode) have."""
+    try:
+        write_json(_stat_file(cache, source, bboxes), {"v": LOADER_VERSION, "key": key,
+                                                       "sig": _stat_sig(source, bboxes)}, indent=None)
+    except OSError:
         pass
