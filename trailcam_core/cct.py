@@ -336,11 +336,6 @@ def finish_images(cols: pa.Table, path: Path) -> pa.Table:
     })
 
 
-def image_table(ims: list[_Image], path: Path) -> pa.Table:
-    """The image columns, checked; ``datetime`` is left as text (see parse_datetimes)."""
-    return finish_images(image_columns(ims), path)
-
-
 def image_rows(image_ids: pa.Array, ann_image_ids: pa.Array, path: Path,
                hashes: Optional[tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
     """Row of each annotation's image in ``image_ids`` (-1 when unknown), checking that image ids
