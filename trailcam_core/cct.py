@@ -365,11 +365,13 @@ def _image_rows_hashed(image_ids: pa.Array, ann_image_ids: pa.Array, image_hash:
     if not index.is_unique:                 # a duplicate id (or a collision): the exact pass says which
         return None
     pos = index.get_indexer(ann_hash).astype(np.int64)     # equal strings have equal hashes: -1 is exact
-    found = np.flatnonzero(pos >= 0)
-    if len(found):
+    if len(pos) and pos.min() >= 0:         # the usual case: every annotation's image is there
+        same = pc.equal(image_ids.take(pa.array(pos)), ann_image_ids)
+    else:
+        found = np.flatnonzero(pos >= 0)
         same = pc.equal(image_ids.take(pa.array(pos[found])), ann_image_ids.take(pa.array(found)))
-        if not pc.all(same).as_py():        # a collision matched two different ids
-            return None
+    if len(same) and not pc.all(same).as_py():      # a collision matched two different ids
+        return None
     return pos
 
 

@@ -27,15 +27,16 @@ import hashlib
 import json
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
 
 import msgspec
-import xxhash
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 
 from . import cct, cct_parallel
 from .atomic import atomic_path, write_json
@@ -403,12 +404,18 @@ def _read_cache(cache: Path, key: str, root: Path) -> Optional[Dataset]:
 def _write_cache(cache: Path, key: str, ds: Dataset, *sources: Optional[Path]) -> None:
     """Write tables, then meta.json (the commit marker), then the stat record; failures are ignored."""
     folder = cache / key
-    tables = ds.tables()
+
+    def write(name: str, table: pa.Table) -> None:
+        with atomic_path(folder / f"{name}.arrow") as tmp:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+    images, annotations = ds.tables()
     try:
-        for name, table in zip(("images", "annotations"), tables):
-            with atomic_path(folder / f"{name}.arrow") as tmp:
-                with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                    writer.write_table(table)
+        folder.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(1) as pool:      # both files at once: Arrow writes without the GIL
+            other = pool.submit(write, "annotations", annotations)
+            write("images", images)
+            other.result()
         write_json(folder / "meta.json", {"v": LOADER_VERSION, "kind": ds.kind, "info": ds.info,
                                           "categories": {str(k): v for k, v in ds.categories.items()},
                                           "warnings": ds.warnings, "skipped": ds.skipped}, indent=None)
