@@ -229,3 +229,54 @@ def test_apply_tag_edits_marks_only_changed_keys_as_hand(tmp_path):
     assert tags["location"].value is None                    # removed by hand, remembered
     with pytest.raises(TrailcamError, match="line 1 'no colon here'"):
         parse_tag_lines("no colon here")
+
+
+def test_two_editors_saving_the_same_project_lose_nothing(tmp_path):
+    """The app and a CLI run (or an auto-tagging run) with the same project open: each save keeps
+    the other's edits; where both changed the same thing, the later save wins for that thing."""
+    _project(tmp_path).save()
+    root = tmp_path / "proj"
+    app, cli = Project.open(root), Project.open(root)
+    app.set_favorite(["img0"])
+    app.set_tag("img1", "artifact", "glitch")
+    app.set_tag("img3", "species", "bobcat")
+    app.save()
+    cli.set_reject(["img2"])
+    cli.remove_tag("img1", "time_of_day")
+    cli.set_tag("img3", "species", "coyote")                    # the same tag: the later save wins
+    cli.set_auto_tags("img0", {"species": Tag("deer", "label"), "info_bar": Tag("top", "pixels")})
+    cli.save()
+    final = Project.open(root, create=False)
+    assert final.favorites() == ["img0"] and final.rejects() == ["img2"]
+    assert final.visible_tags("img1")["artifact"] == Tag("glitch", "hand")
+    assert "time_of_day" not in final.visible_tags("img1")
+    assert final.visible_tags("img3")["species"] == Tag("coyote", "hand")
+    assert final.visible_tags("img0")["info_bar"] == Tag("top", "pixels")
+    assert cli.images == final.images                           # the saver now holds the merged state
+    # the earlier editor goes on: its next save keeps everything the other one did
+    app.set_reject(["img0"])                                    # a reject set here clears the favourite
+    app.revert_tag("img1", "artifact")
+    app.save()
+    final = Project.open(root, create=False)
+    assert final.favorites() == [] and final.rejects() == ["img0", "img2"]
+    assert "artifact" not in final.tags("img1") and "time_of_day" not in final.visible_tags("img1")
+    assert final.visible_tags("img3")["species"] == Tag("coyote", "hand")
+
+
+def test_concurrent_saves_from_processes_keep_every_edit(tmp_path):
+    import subprocess
+    import sys
+
+    _project(tmp_path, n=8).save()
+    root = tmp_path / "proj"
+    script = ("import sys\nfrom trailcam_core.curation import Project\n"
+              "p = Project.open(sys.argv[1])\n"
+              "for k in range(20):\n"
+              "    p.set_tag(sys.argv[2], f'k{k}', k)\n"
+              "    p.save()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(root), f"img{i}"]) for i in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    final = Project.open(root, create=False)
+    for i in range(4):
+        assert {k: t.value for k, t in final.visible_tags(f"img{i}").items() if k.startswith("k")} == \
+            {f"k{k}": k for k in range(20)}

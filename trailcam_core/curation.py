@@ -9,7 +9,11 @@ One JSON file per project, ``<project>/trailcam_state.json``::
                                         "artifact": {"value": "glitch", "source": "hand"}}}}}
 
 Every save is atomic (temp file + rename) and first copies the previous, readable state to
-``trailcam_state.json.bak``. A state file that no longer parses is reported in
+``trailcam_state.json.bak``. Saves merge: when another process (the app, a node, the CLI, an
+auto-tagging run) saved the project since this one was opened, this save applies only the
+changes made here (per image: favourite, reject, file and each tag) onto what is on disk, so
+nobody's edits are lost; when both changed the same thing, the later save wins for that thing.
+Saves take a lock file (``trailcam_state.json.lock``) so two of them never interleave. A state file that no longer parses is reported in
 ``Project.warnings``, kept aside as ``trailcam_state.json.corrupt-<time>``, and the last good copy
 is loaded instead; if no good copy exists, opening fails with a DataError naming the file.
 
@@ -25,10 +29,12 @@ a tag a person removed is stored as value ``null`` with source ``hand`` so it st
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -58,6 +64,8 @@ class Project:
         self.root = Path(root)
         self.images = images
         self.warnings = warnings or []
+        self._base = copy.deepcopy(images)          # the state as read: what "changed here" means
+        self._stamp = _stamp(self.state_path)
 
     # ----------------------------------------------------------------------------- load / save
     @property
@@ -100,17 +108,27 @@ class Project:
             return project
 
     def save(self) -> Path:
-        """Write the state atomically; the previous readable state becomes the ``.bak`` copy."""
+        """Write the state atomically; the previous readable state becomes the ``.bak`` copy.
+
+        If the file changed on disk since this project was opened (or last saved), the changes
+        made here are merged onto it (see the module doc) and ``images`` becomes the merged state.
+        """
         path = self.state_path
-        if path.exists():
-            try:
-                _read_state(path)
-                with atomic_path(self.backup_path) as tmp:
-                    shutil.copyfile(path, tmp)
-            except DataError:
-                pass            # never replace the last good copy with a damaged file
-        doc = {"format": FORMAT, "version": VERSION, "images": self.images}
-        write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True))
+        with _locked(path.with_name(STATE_NAME + ".lock")):
+            on_disk = None
+            if path.exists():
+                try:
+                    on_disk = _read_state(path)
+                    with atomic_path(self.backup_path) as tmp:
+                        shutil.copyfile(path, tmp)
+                except DataError:
+                    on_disk = None  # never replace the last good copy with a damaged file
+            if on_disk is not None and _stamp(path) != self._stamp:
+                self.images = merge_states(self._base, self.images, on_disk)
+            doc = {"format": FORMAT, "version": VERSION, "images": self.images}
+            write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True))
+            self._base = copy.deepcopy(self.images)
+            self._stamp = _stamp(path)
         return path
 
     # ----------------------------------------------------------------------------- images
@@ -228,6 +246,64 @@ class Project:
                 continue
             out.append(CaptionEntry(i, self.image_path(i), self.visible_tags(i)))
         return out
+
+
+_FIELDS = ("file", "favorite", "reject")
+
+
+def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Mapping[str, dict]) -> dict[str, dict]:
+    """Three-way merge of curation states: ``theirs`` (on disk now) plus what changed from
+    ``base`` to ``ours`` (this process's edits), per image, per field and per tag key. A thing
+    both sides changed takes ``ours``; a favourite or reject set here clears the other mark."""
+    out = copy.deepcopy(dict(theirs))
+    empty = {"file": "", "favorite": False, "reject": False, "tags": {}}
+    for image_id, o in ours.items():
+        b = base.get(image_id)
+        t = out.get(image_id)
+        if t is None:                          # new here, or new to the state on disk
+            out[image_id] = copy.deepcopy(o)
+            continue
+        b = b if b is not None else empty
+        for field in _FIELDS:
+            if o.get(field) != b.get(field):
+                t[field] = o.get(field)
+        if o.get("favorite") and not b.get("favorite"):
+            t["reject"] = False
+        if o.get("reject") and not b.get("reject"):
+            t["favorite"] = False
+        bt, ot, tt = b.get("tags", {}), o.get("tags", {}), t.setdefault("tags", {})
+        for key in set(bt) | set(ot):
+            if ot.get(key) != bt.get(key):
+                if key in ot:
+                    tt[key] = copy.deepcopy(ot[key])
+                else:                          # reverted here: forget it there too
+                    tt.pop(key, None)
+    return out
+
+
+def _stamp(path: Path) -> Optional[tuple]:
+    """What tells a state file apart from the one read before: inode, size, mtime."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@contextmanager
+def _locked(lock_path: Path):
+    """An exclusive advisory lock on ``lock_path`` (POSIX ``flock``; no lock where it is missing)."""
+    try:
+        import fcntl
+    except ImportError:                        # Windows: saves are still atomic, just not serialised
+        yield
+        return
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _read_state(path: Path) -> dict[str, dict]:
