@@ -1,27 +1,39 @@
 """TrainLoRA: a captioned dataset folder -> an SDXL LoRA in models/loras (LoraLoader lists it) + its loss curve."""
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
-import shutil
+import contextlib
 from pathlib import Path
 
 from comfy_api.latest import io, ui
 
-from trailcam_core.atomic import atomic_path, write_json
 from trailcam_core.charts import loss_curve
 from trailcam_core.errors import TrailcamError
-from trailcam_core.lora import LoraTrainer, TrainOptions
-from trailcam_core.lora.checkpoint import list_checkpoints, read_state
+from trailcam_core.lora import TrainOptions
+from trailcam_core.lora.publish import train_or_reuse
 
 from ._common import (CATEGORY, ComfyProgress, fingerprint_path, list_diffusers_folders, list_models, model_folder,
                       model_path, option_inputs, options_from, output_path, path_error, run_core, to_tensor)
 
 RUNS = "trailcam/lora_runs"        # work folders (caches, checkpoints, samples) inside the output folder
-STAMP = "comfy_trained.json"       # what the LoRA in models/loras was trained from
 # Paths and resuming are the node's business (confined folders, the resume toggle), not free text.
 _SKIP = ("resume",)
+
+
+def _free_comfy_memory() -> None:
+    """Give the trainer the memory ComfyUI's cached models hold."""
+    import comfy.model_management as mm
+
+    mm.unload_all_models()
+    mm.soft_empty_cache()
+
+
+@contextlib.contextmanager
+def _with_gradients():
+    """ComfyUI runs nodes under torch.inference_mode(); training needs autograd back."""
+    import torch
+
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
 
 
 def base_model_path(name: str) -> Path:
@@ -80,41 +92,10 @@ class TrainLoRA(io.ComfyNode):
         base = base_model_path(base_model)
         options = options_from(TrainOptions, widgets)
         work = output_path(f"{RUNS}/{options.output_name}", "output_name")
-        trainer, resumed = None, None
-        if resume and list_checkpoints(work):
-            try:   # continue an interrupted run when its checkpoint fits these data and options
-                trainer = LoraTrainer(data_dir, base, work, dataclasses.replace(options, resume="latest"))
-                resumed = read_state(list_checkpoints(work)[-1]).get("step")
-            except TrailcamError as exc:
-                logging.info("[trailcam] %s: starting afresh (%s)", options.output_name, exc)
-        if trainer is None:
-            trainer = run_core(LoraTrainer, data_dir, base, work, options)
-        key = trainer.training_key()
         final = model_folder("loras") / f"{options.output_name}.safetensors"
-        stamp = work / STAMP
-        losses_file = work / f"{options.output_name}.losses.json"
-        done = json.loads(stamp.read_text()) if stamp.is_file() else {}
-        if done.get("key") == key and final.is_file() and done.get("size") == final.stat().st_size:
-            losses = json.loads(losses_file.read_text())["losses"] if losses_file.is_file() else []
-            note = f"{final.name}: up to date (trained earlier on the same data and options)"
-        else:
-            import comfy.model_management as mm
-
-            mm.unload_all_models()       # give the trainer the memory ComfyUI's cached models hold
-            mm.soft_empty_cache()
-            import torch
-
-            # ComfyUI runs nodes under torch.inference_mode(); training needs autograd back
-            with torch.inference_mode(False), torch.enable_grad():
-                result = run_core(trainer.run, ComfyProgress(1))
-            with atomic_path(final) as tmp:
-                shutil.copyfile(result.lora_path, tmp)
-            write_json(stamp, {"key": key, "size": final.stat().st_size, "steps": result.steps})
-            losses = result.losses
-            note = f"{final.name}: trained {result.steps} steps"
-            if resumed is not None:
-                note += f" (resumed from the checkpoint at step {resumed})"
-            if losses:
-                note += f", final loss {losses[-1]:.4f}"
+        outcome = run_core(train_or_reuse, data_dir, base, work, options, final, resume=resume,
+                           progress=ComfyProgress(1), before_training=_free_comfy_memory,
+                           training_context=_with_gradients)
+        losses, note = outcome.losses, outcome.summary()
         curve = loss_curve(losses, f"{options.output_name} on {data_dir.name}")
         return io.NodeOutput(final.name, to_tensor([curve]), ui=ui.PreviewText(note))

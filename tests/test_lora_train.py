@@ -236,3 +236,35 @@ def test_training_key_tells_a_requeue_from_a_new_job(base, data, tmp_path):
     shutil.copytree(data, changed)
     next(changed.glob("*.txt")).write_text("trailcam photo, a different caption")
     assert LoraTrainer(changed, base, tmp_path / "d", tiny_options()).training_key() != a.training_key()
+
+
+def test_train_or_reuse_publishes_once_resumes_and_retrains_on_change(base, data, tmp_path):
+    from trailcam_core.lora.publish import PUBLISHED, train_or_reuse
+
+    dest = tmp_path / "loras" / "night.safetensors"
+    freed = []
+    first = train_or_reuse(data, base, tmp_path / "run", tiny_options(output_name="night"), dest,
+                           before_training=lambda: freed.append(1))
+    assert first.trained and first.steps == 4 and len(first.losses) == 4 and dest.is_file() and freed == [1]
+    assert json.loads((tmp_path / "run" / PUBLISHED).read_text())["size"] == dest.stat().st_size
+    assert "trained 4 steps" in first.summary()
+    # the same job again: nothing runs, the published file and its losses come back
+    again = train_or_reuse(data, base, tmp_path / "run", tiny_options(output_name="night"), dest,
+                           before_training=lambda: freed.append(2))
+    assert not again.trained and freed == [1] and again.losses == first.losses and "up to date" in again.summary()
+    # the published file was replaced by hand: train again rather than trust it
+    dest.write_bytes(b"not the lora")
+    assert train_or_reuse(data, base, tmp_path / "run", tiny_options(output_name="night"), dest).trained
+
+    # an interrupted run continues from its checkpoint; another option trains afresh
+    def cancel_at_2(done, total, message="", preview=None):
+        if "loss" in message and done == 2:
+            raise Cancelled("stop")
+    opts = tiny_options(output_name="cut", max_steps=4, save_every_n_steps=0)
+    with pytest.raises(Cancelled):
+        train_or_reuse(data, base, tmp_path / "cut", opts, tmp_path / "loras" / "cut.safetensors", progress=cancel_at_2)
+    resumed = train_or_reuse(data, base, tmp_path / "cut", opts, tmp_path / "loras" / "cut.safetensors")
+    assert resumed.trained and resumed.resumed_from == 2 and "resumed from the checkpoint at step 2" in resumed.summary()
+    fresh = train_or_reuse(data, base, tmp_path / "cut", tiny_options(output_name="cut", max_steps=4, rank=2),
+                           tmp_path / "loras" / "cut.safetensors")
+    assert fresh.trained and fresh.resumed_from is None
