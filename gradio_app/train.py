@@ -1,7 +1,6 @@
 """Train LoRA tab: the training parameters, base model, live loss, sample previews, Stop, the LoRA file."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +19,6 @@ MAIN = ("output_name", "trigger_word", "rank", "alpha", "unet_lr", "epochs", "ma
 DEMO = dict(rank=4, alpha=4.0, max_steps=12, resolution=128, bucketing=False, sample_every_n_steps=6,
             sample_prompts=["trailcam photo, coyote"], sample_steps=4, gradient_checkpointing=False,
             output_name="demo_lora", unet_lr=1e-3)
-LOSS = re.compile(r"\bloss ([-+0-9.eE]+|nan|inf)")
 DEFAULTS = "(defaults)"
 
 
@@ -64,16 +62,14 @@ def build(ctx: AppContext) -> None:
         seen_samples: list[str] = []
 
         def snapshot(text: str, file=None):
-            m = LOSS.search(progress.message or "")
-            if m and (not points or points[-1][0] != progress.done):
-                points.append((int(progress.done), float(m.group(1))))
             files = sorted((out / "samples").glob(f"{opts.output_name}-step*.png"))
             seen_samples[:] = [str(p) for p in files[-8:]]
-            return text, loss_table(points), [(p, Path(p).stem.rsplit("-", 2)[-2]) for p in seen_samples], file
+            return text, loss_table(list(points)), [(p, Path(p).stem.rsplit("-", 2)[-2]) for p in seen_samples], file
 
         yield snapshot(f"Preparing: {src} with {base_path.name}")
         try:
-            result = yield from _stream(watch(lambda: train_lora(src, base_path, out, opts, progress=progress),
+            result = yield from _stream(watch(lambda: train_lora(src, base_path, out, opts, progress=progress,
+                                                               on_step=lambda step, loss: points.append((step, loss))),
                                               progress), lambda: snapshot(_running(progress)))
         except Cancelled:
             ckpt = list_checkpoints(out)

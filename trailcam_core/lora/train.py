@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .. import atomic
 from ..errors import Cancelled, TrailcamError
@@ -57,12 +57,14 @@ class TrainResult:
 
 
 def train_lora(data: str | Path | Iterable, base_model: str | Path, output_dir: str | Path,
-               options: Optional[TrainOptions] = None, progress: Optional[ProgressCallback] = None) -> TrainResult:
+               options: Optional[TrainOptions] = None, progress: Optional[ProgressCallback] = None,
+               on_step: Optional[Callable[[int, float], None]] = None) -> TrainResult:
     """Train an SDXL LoRA on ``data`` (a captioned image folder, or ImageRecords + options.caption_template).
 
-    Raises TrailcamError for bad input before loading the model, and re-raises ``Cancelled``
-    from the progress callback after saving a resumable checkpoint."""
-    return LoraTrainer(data, base_model, output_dir, options).run(progress)
+    ``on_step(step, loss)`` is called after every optimizer step (live loss curves).  Raises
+    TrailcamError for bad input before loading the model, and re-raises ``Cancelled`` from the
+    progress callback after saving a resumable checkpoint."""
+    return LoraTrainer(data, base_model, output_dir, options).run(progress, on_step)
 
 
 def resolve_precision(requested: str) -> str:
@@ -367,7 +369,10 @@ class LoraTrainer:
         return loss.mean()
 
     # ------------------------------------------------------------------ run
-    def run(self, progress: Optional[ProgressCallback] = None) -> TrainResult:
+    def run(self, progress: Optional[ProgressCallback] = None,
+            on_step: Optional[Callable[[int, float], None]] = None) -> TrainResult:
+        """Train; ``progress`` gets the usual (done, total, message, preview) reports and
+        ``on_step(step, loss)`` every optimizer step's loss (main process only)."""
         import torch
 
         from accelerate import PartialState
@@ -415,6 +420,8 @@ class LoraTrainer:
                     if acc.num_processes > 1:
                         step_loss = acc.reduce(torch.tensor(step_loss, device=self.device), "mean").item()
                     losses.append(step_loss)
+                    if on_step is not None and main:
+                        on_step(step, step_loss)
                     position = (epoch, bi) if bi < len(batches) else (epoch + 1, 0)
                     self._after_step(step, position, losses, t0, step0, report)
                 epoch, start_batch = epoch + 1, 0
