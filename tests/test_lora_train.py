@@ -268,3 +268,23 @@ def test_train_or_reuse_publishes_once_resumes_and_retrains_on_change(base, data
     fresh = train_or_reuse(data, base, tmp_path / "cut", tiny_options(output_name="cut", max_steps=4, rank=2),
                            tmp_path / "loras" / "cut.safetensors")
     assert fresh.trained and fresh.resumed_from is None
+
+
+def test_accelerate_launch_with_two_processes_trains_one_lora(base, data, tmp_path):
+    """`accelerate launch` (2 CPU processes, gloo): batches shard across the processes, the main
+    one alone reports and saves."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "multi"
+    run = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "-m", "trailcam_cli", "train", str(data), "--base", str(base), "--out", str(out),
+                          "--resolution", "64", "--bucket-step", "16", "--max-steps", "2", "--rank", "2",
+                          "--batch-size", "2", "--no-gradient-checkpointing", "--mixed-precision", "no"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("train: 2 done") == 1, run.stdout
+    meta = read_metadata(out / "trailcam_lora.safetensors")
+    assert meta["ss_network_dim"] == "2"
+    assert json.loads((out / "trailcam_lora.losses.json").read_text())["steps"] == 2
