@@ -288,3 +288,12 @@ def test_accelerate_launch_with_two_processes_trains_one_lora(base, data, tmp_pa
     meta = read_metadata(out / "trailcam_lora.safetensors")
     assert meta["ss_network_dim"] == "2"
     assert json.loads((out / "trailcam_lora.losses.json").read_text())["steps"] == 2
+
+
+def test_prodigy_optimizer_trains(base, data, tmp_path):
+    """Prodigy (learning rate 1.0, as its authors advise) runs the real optimizer end to end and
+    the saved file names it."""
+    result = train_lora(data, base, tmp_path, tiny_options(optimizer="prodigy", unet_lr=1.0, text_encoder_lr=1.0,
+                                                           max_steps=3))
+    assert result.steps == 3 and result.lora_path.is_file()
+    assert read_metadata(result.lora_path)["ss_optimizer"].lower().startswith("prodigy")
