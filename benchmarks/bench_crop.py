@@ -49,8 +49,8 @@ if __name__ == "__main__":
     import numpy as np
     from trailcam_core.crop import CropOptions, _fast_modules, cut, detect_info_bar
     from trailcam_core.crop import cut_pixels
-    from trailcam_core.crop_batch import (_draft_scale, _simplejpeg, crop_batch, encode, jpeg_orientation,
-                                          load_upright, read_manifest, write_atomic)
+    from trailcam_core.crop_batch import crop_batch, read_manifest
+    from trailcam_core.crop_io import _draft_scale, _simplejpeg, encode, jpeg_orientation, load_upright, write_atomic
 
 SAMPLE = REPO.parent / "shared" / "cct-sample"
 W, H = 2048, 1494

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from trailcam_core import cct
+from trailcam_core import cct, cct_times
 from trailcam_core.dataset import load_dataset
 from trailcam_core.sample import write_full_scale_json
 
@@ -59,7 +59,7 @@ def test_vectorised_times_equal_the_general_parser(values):
     w_fast, w_slow = [], []
     fast = cct.parse_datetimes(arr, Path("x.json"), w_fast)
     problems = []
-    slow = cct._parse_datetimes(arr, problems)
+    slow = cct_times._parse_datetimes(arr, problems)
     w_slow = [cct.time_warning(problems, Path("x.json"))] if problems else []
     as_int = lambda a: a.cast(pa.int64()).to_pylist()     # noqa: E731 (year 0 has no Python datetime)
     assert as_int(fast) == as_int(slow)

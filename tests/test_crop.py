@@ -633,7 +633,7 @@ def test_fast_shrink_only_where_it_is_good(monkeypatch):
 def test_write_atomic_replaces_in_one_rename(tmp_path):
     import os
 
-    from trailcam_core.crop_batch import write_atomic
+    from trailcam_core.crop_io import write_atomic
 
     dest = tmp_path / "cam1" / "IMG_0001.jpg"
     write_atomic(dest, b"first")                     # creates the sub-folder
@@ -664,7 +664,7 @@ def test_info_bar_is_the_same_whatever_the_pixel_mode(cct_sample_dir):
 # ---------------------------------------------------------------------------------------------
 # JPEG fast path (libjpeg-turbo via simplejpeg, numpy, OpenCV) against the Pillow path
 # ---------------------------------------------------------------------------------------------
-from trailcam_core import crop_batch as batch_mod  # noqa: E402
+from trailcam_core import crop_io  # noqa: E402
 from trailcam_core.crop import cut  # noqa: E402
 
 
@@ -677,17 +677,17 @@ def test_info_bar_from_array_equals_pil(cct_sample_dir):
 
 def test_fast_jpeg_path_matches_pillow_path_on_real_photos(cct_sample_dir):
     """Same crop box, strip and size as the Pillow path, near-identical pixels."""
-    assert batch_mod._simplejpeg() is not None, "simplejpeg is a declared dependency"
+    assert crop_io._simplejpeg() is not None, "simplejpeg is a declared dependency"
     opts = CropOptions(size=256)
     for path in sorted(cct_sample_dir.glob("*.jpg"))[::3]:
-        data, box, bar, full = batch_mod.crop_jpeg_fast(path, [], opts)
-        img, full2 = batch_mod.load_upright(path, [], opts)
+        data, box, bar, full = crop_io.crop_jpeg_fast(path, [], opts)
+        img, full2 = crop_io.load_upright(path, [], opts)
         ref, box2, bar2 = cut(img, [], opts, scale=full2[0] / img.width, full_size=full2)
         assert (box, bar, full) == (box2, bar2, full2), path.name
         assert bar.present, path.name
         fast = Image.open(io.BytesIO(data))
         assert fast.format == "JPEG" and fast.size == (256, 256) and fast.mode == ref.mode
-        ref_file = Image.open(io.BytesIO(batch_mod.encode(ref, opts)))      # both as saved JPEGs
+        ref_file = Image.open(io.BytesIO(crop_io.encode(ref, opts)))      # both as saved JPEGs
         assert _psnr(fast.convert("RGB"), ref_file.convert("RGB")) > 38, path.name
 
 
@@ -701,54 +701,54 @@ def test_fast_jpeg_path_reads_every_exif_orientation(tmp_path, orientation):
     exif[0x0112] = orientation
     exif[0x010F] = "TrailCam"                       # another tag before/after, as cameras write
     img.save(p, "JPEG", quality=95, exif=exif)
-    assert batch_mod.jpeg_orientation(p.read_bytes()) == orientation
+    assert crop_io.jpeg_orientation(p.read_bytes()) == orientation
     opts = CropOptions(size=100, mode="strip", strip_info_bar=False)
-    data, box, _, full = batch_mod.crop_jpeg_fast(p, [], opts)
-    ref, full2 = batch_mod.load_upright(p, [], opts)
+    data, box, _, full = crop_io.crop_jpeg_fast(p, [], opts)
+    ref, full2 = crop_io.load_upright(p, [], opts)
     assert full == full2
     ref_out, box2, _ = cut(ref, [], opts, scale=full2[0] / ref.width, full_size=full2)
     assert box == box2
-    ref_file = Image.open(io.BytesIO(batch_mod.encode(ref_out, opts)))
+    ref_file = Image.open(io.BytesIO(crop_io.encode(ref_out, opts)))
     assert _psnr(Image.open(io.BytesIO(data)).convert("RGB"), ref_file.convert("RGB")) > 38
 
 
 def test_jpeg_orientation_without_exif_and_on_garbage():
     buf = io.BytesIO()
     Image.new("RGB", (64, 48)).save(buf, "JPEG")
-    assert batch_mod.jpeg_orientation(buf.getvalue()) == 1
-    assert batch_mod.jpeg_orientation(b"\xff\xd8\x00\x00garbage") is None
-    assert batch_mod.jpeg_orientation(b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00XX") is None   # cut short
+    assert crop_io.jpeg_orientation(buf.getvalue()) == 1
+    assert crop_io.jpeg_orientation(b"\xff\xd8\x00\x00garbage") is None
+    assert crop_io.jpeg_orientation(b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00XX") is None   # cut short
 
 
 def test_fast_jpeg_path_grey_progressive_cmyk_and_broken(tmp_path):
     opts = CropOptions(size=64, strip_info_bar=False)
     grey = tmp_path / "grey.jpg"
     scene(400, 300, gray=True).save(grey, "JPEG", quality=90)
-    data, *_ = batch_mod.crop_jpeg_fast(grey, [], opts)
+    data, *_ = crop_io.crop_jpeg_fast(grey, [], opts)
     assert Image.open(io.BytesIO(data)).mode == "L"                   # grey stays grey
     prog = tmp_path / "prog.jpg"
     scene(400, 300).save(prog, "JPEG", quality=90, progressive=True)
-    data, *_ = batch_mod.crop_jpeg_fast(prog, [], opts)
+    data, *_ = crop_io.crop_jpeg_fast(prog, [], opts)
     assert Image.open(io.BytesIO(data)).size == (64, 64)
     cmyk = tmp_path / "cmyk.jpg"
     scene(400, 300).convert("CMYK").save(cmyk, "JPEG")
-    assert batch_mod.crop_jpeg_fast(cmyk, [], opts) is None             # Pillow's path takes it
+    assert crop_io.crop_jpeg_fast(cmyk, [], opts) is None             # Pillow's path takes it
     png_named_jpg = tmp_path / "png.jpg"
     scene(100, 80).save(png_named_jpg, "PNG")
-    assert batch_mod.crop_jpeg_fast(png_named_jpg, [], opts) is None
+    assert crop_io.crop_jpeg_fast(png_named_jpg, [], opts) is None
     cut_short = tmp_path / "cut.jpg"
     cut_short.write_bytes(grey.read_bytes()[:2000])
-    with pytest.raises(batch_mod.BadInput, match="truncated"):
-        batch_mod.crop_jpeg_fast(cut_short, [], opts)
+    with pytest.raises(crop_io.BadInput, match="truncated"):
+        crop_io.crop_jpeg_fast(cut_short, [], opts)
     big = CropOptions(size=64, max_pixels=1000)
-    with pytest.raises(batch_mod.BadInput, match="decompression bomb"):
-        batch_mod.crop_jpeg_fast(grey, [], big)
+    with pytest.raises(crop_io.BadInput, match="decompression bomb"):
+        crop_io.crop_jpeg_fast(grey, [], big)
 
 
 def test_batch_without_simplejpeg_gives_the_same_crops(tmp_path, monkeypatch):
     src = make_folder(tmp_path / "src", n=3)
     fast = crop_batch(src, tmp_path / "fast", CropOptions(size=64, workers=1))
-    monkeypatch.setattr(batch_mod, "_SJ", [None])
+    monkeypatch.setattr(crop_io, "_SJ", [None])
     slow = crop_batch(src, tmp_path / "slow", CropOptions(size=64, workers=1))
     assert fast.processed == slow.processed == 3
     a, b = manifest_by_id(tmp_path / "fast"), manifest_by_id(tmp_path / "slow")

@@ -233,14 +233,16 @@ def load_dataset(source: str | os.PathLike, bboxes: Optional[str | os.PathLike] 
     bpath = Path(bboxes).expanduser() if bboxes is not None else None
     if bpath is not None and not bpath.is_file():
         raise TrailcamError(f"{bpath}: bbox file not found")
+
+    def placed(ds: Dataset) -> Dataset:
+        ds.source, ds.bboxes_source = source, bpath
+        ds.root = _image_root(ds, image_root)
+        return ds
     if use_cache:
         key = _cached_key(cache, source, bpath)
-        if key is not None:
-            ds = _read_cache(cache, key, root)
-            if ds is not None:
-                ds.source, ds.bboxes_source = source, bpath
-                ds.root = _image_root(ds, image_root)
-                return ds
+        ds = _read_cache(cache, key, root) if key is not None else None
+        if ds is not None:
+            return placed(ds)
     from .progress import ensure
 
     report = ensure(progress)
@@ -253,15 +255,11 @@ def load_dataset(source: str | os.PathLike, bboxes: Optional[str | os.PathLike] 
     if use_cache and key:                     # the same bytes under another name, or touched: no parse
         ds = _read_cache(cache, key, root)
         if ds is not None:
-            ds.source, ds.bboxes_source = source, bpath
-            ds.root = _image_root(ds, image_root)
             _write_stat(cache, key, source, bpath)
             report(3, 3, f"{len(ds)} images (cached)")
-            return ds
+            return placed(ds)
     report(1, 3, f"parsing {source.name}")
-    ds = _parse_cct(holder, source, root, bpath)      # frees the file's buffer as soon as it can
-    ds.source, ds.bboxes_source = source, bpath
-    ds.root = _image_root(ds, image_root)
+    ds = placed(_parse_cct(holder, source, root, bpath))      # frees the file's buffer as soon as it can
     report(2, 3, "writing the cache")
     if use_cache and key:
         _write_cache(cache, key, ds, source, bpath)
