@@ -32,8 +32,9 @@ def timed(fn, repeat=3):
 
 
 def main() -> None:
-    from trailcam_core.crop import CropOptions, crop_batch
-    from trailcam_core.dataset import load_dataset
+    from trailcam_core.crop.geometry import CropOptions
+    from trailcam_core.crop.batch import crop_batch
+    from trailcam_core.ingest.dataset import load_dataset
 
     s, c = get_server(), get_client()
     wd = s["ctx"].workdir

@@ -3,7 +3,7 @@
 Part 1 (artifacts): a labelled fixture set is generated in a temporary folder from the real
 photos of cct-sample (downscaled), half left clean and half given one synthetic camera glitch
 (horizontal tear, banding, colour-channel misalignment, blown rows, smeared rows).  The artifact
-score of ``trailcam_core.tags`` is thresholded and compared with a named baseline measured in the
+score of ``trailcam_core.tags.auto`` is thresholded and compared with a named baseline measured in the
 same run: "row-jump", the largest jump between consecutive row means (a one-line detector).
 Part 2 (time of day): accuracy on the real photos (infrared frames known from labels.csv
 gray_fraction, colour-flash and day frames hand-labelled from their info strips) against the
@@ -110,7 +110,7 @@ def build_fixture_set(sample_dir: Path, out_dir: Path, copies: int = 2, width: i
 
 def row_jump_score(path: Path, size: int = 512) -> float:
     """Baseline: the largest jump between consecutive row means (grey levels), info strips ignored."""
-    from trailcam_core.tags import _info_bar, load_for_analysis
+    from trailcam_core.tags.auto import _info_bar, load_for_analysis
 
     img, _ = load_for_analysis(path, size)
     top, bottom = _info_bar(img)
@@ -152,14 +152,14 @@ def real_time_of_day_truth(sample_dir: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trailcam_core.records import ImageRecord
-    from trailcam_core.tags import TagOptions, tag_records
+    from trailcam_core.base.records import ImageRecord
+    from trailcam_core.tags.auto import TagOptions, tag_records
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", default=str(REPO.parent / "shared" / "cct-sample"))
     ap.add_argument("--copies", type=int, default=2, help="glitched/clean copies of each real photo")
     ap.add_argument("--threshold", type=float, default=TagOptions().artifact_threshold)
-    ap.add_argument("--synthetic", action="store_true", help="also score the synthetic sample (trailcam_core.sample)")
+    ap.add_argument("--synthetic", action="store_true", help="also score the synthetic sample (trailcam_core.samples.synthetic)")
     args = ap.parse_args(argv)
     sample = Path(args.sample)
     if not (sample / "labels.csv").is_file():
@@ -233,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def synthetic_report(threshold: float) -> None:
     """Artifact and time-of-day scores on the synthetic sample, which records its ground truth."""
-    from trailcam_core.dataset import load_dataset
-    from trailcam_core.sample import ensure_sample
-    from trailcam_core.tags import TagOptions, tag_records
+    from trailcam_core.ingest.dataset import load_dataset
+    from trailcam_core.samples.synthetic import ensure_sample
+    from trailcam_core.tags.auto import TagOptions, tag_records
 
     with tempfile.TemporaryDirectory(prefix="bench_sample_") as tmp:
         ds = load_dataset(ensure_sample(Path(tmp) / "sample"), use_cache=False)

@@ -47,10 +47,10 @@ sys.path.insert(0, str(REPO))
 # at the top, so they pay no start-up for numpy or our package, which the bound does not need.
 if __name__ == "__main__":
     import numpy as np
-    from trailcam_core.crop import CropOptions, _fast_modules, cut, detect_info_bar
-    from trailcam_core.crop import cut_pixels
-    from trailcam_core.crop_batch import crop_batch, read_manifest
-    from trailcam_core.crop_io import _draft_scale, _simplejpeg, encode, jpeg_orientation, load_upright, write_atomic
+    from trailcam_core.crop.geometry import CropOptions, fast_modules, cut, detect_info_bar
+    from trailcam_core.crop.geometry import cut_pixels
+    from trailcam_core.crop.batch import crop_batch, read_manifest
+    from trailcam_core.crop.single import _draft_scale, _simplejpeg, encode, jpeg_orientation, load_upright, write_atomic
 
 SAMPLE = REPO.parent / "shared" / "cct-sample"
 W, H = 2048, 1494
@@ -279,7 +279,7 @@ def main() -> int:
         ms = lambda v: f"{v * 1000:7.2f} ms"  # noqa: E731
         path = ("JPEGs: simplejpeg (libjpeg-turbo) DCT-scaled decode into numpy, OpenCV bilinear shrink, "
                 "simplejpeg encode" if _simplejpeg() else
-                "Pillow decode, " + ("OpenCV bilinear on an in-place Arrow view" if _fast_modules() else "Pillow only"))
+                "Pillow decode, " + ("OpenCV bilinear on an in-place Arrow view" if fast_modules() else "Pillow only"))
         print(f"\npath: {path}; "
               f"load average now {os.getloadavg()[0]:.1f}")
         print("where ours spends its time, one process (best of 5 per file, first 40 files):")

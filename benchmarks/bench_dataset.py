@@ -84,8 +84,8 @@ elif variant == "naive_pandas":
     sub = images[images["location"].isin(locations)]
     n = len(sub)
 else:
-    from trailcam_core.dataset import load_dataset
-    from trailcam_core.subset import SubsetOptions, make_subset
+    from trailcam_core.ingest.dataset import load_dataset
+    from trailcam_core.subset.select import SubsetOptions, make_subset
     t1, c1 = time.perf_counter(), time.process_time()
     ds = load_dataset(path, cache_dir=cache)
     sub = make_subset(ds, SubsetOptions(locations=locations))
@@ -94,7 +94,7 @@ else:
 t2, c2 = time.perf_counter(), time.process_time()
 workers, workers_mb, workers_cpu = 0, 0.0, 0.0
 if variant in ("cold", "warm"):
-    from trailcam_core import cct_parallel
+    from trailcam_core.ingest import cct_parallel
     stats = cct_parallel.STATS
     workers, workers_mb = stats.get("workers", 0), sum(stats.get("worker_private_mb", []))
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -130,7 +130,7 @@ def main() -> int:
             path = work / "caltech_images_fullscale.json"
             # generate in a child process so this parent stays small while it starts the variants
             subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[2]); "
-                            "from trailcam_core.sample import write_full_scale_json as w; w(sys.argv[1])",
+                            "from trailcam_core.samples.synthetic import write_full_scale_json as w; w(sys.argv[1])",
                             str(path), str(REPO)], check=True)
             print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
         results: dict[str, list[dict]] = {"naive": [], "naive_pandas": [], "cold": [], "warm": []}

@@ -1,6 +1,6 @@
 """Benchmark: importing a 250,000-image MegaDetector file.
 
-Compares ``trailcam_core.detections.read_detections(...).labels()`` (orjson + columnar numpy
+Compares ``trailcam_core.detections.model.read_detections(...).labels()`` (orjson + columnar numpy
 validation and label rule) against the named baseline: ``json.load`` plus plain Python loops
 building the same per-image table (file, label, score, n_above, max_conf) with pandas.
 Each variant runs in its own subprocess so its peak RSS (``ru_maxrss``) is its own; the
@@ -30,7 +30,7 @@ THRESHOLD = 0.2
 
 
 def generate(path: Path, n: int) -> None:
-    from trailcam_core.detections_sample import caltech_like_files, make_megadetector
+    from trailcam_core.samples.detections import caltech_like_files, make_megadetector
 
     doc = make_megadetector(caltech_like_files(n, seed=7), seed=11, version="1.4", addaxai=True)
     with open(path, "w") as fh:
@@ -76,8 +76,8 @@ def baseline(path: str) -> dict:
 def ours(path: str) -> dict:
     # imports outside the timing, as pandas is for the baseline
     import pyarrow.compute  # noqa: F401  (used for the location column)
-    import trailcam_core.detections_io  # noqa: F401
-    from trailcam_core.detections import read_detections
+    import trailcam_core.detections.megadetector  # noqa: F401
+    from trailcam_core.detections.read import read_detections
 
     t0, c0 = time.perf_counter(), time.process_time()
     det = read_detections(path)

@@ -46,7 +46,8 @@ def clustered_features(n: int, d: int = 512, seed: int = 0) -> np.ndarray:
 
 
 def bench_2500() -> dict:
-    from trailcam_core.mosaic import MosaicOptions, compute_layout, dpq
+    from trailcam_core.mosaic.make import MosaicOptions, compute_layout
+    from trailcam_core.mosaic import dpq
     from trailcam_core.mosaic.layout import assign_points, embed_2d, grid_shape
 
     n = 2500
@@ -107,8 +108,8 @@ def bench_throughput(n_images: int = 160, batch: int = 32) -> dict:
     import torch
     from PIL import Image
 
-    from trailcam_core.clipmodel import load_clip
-    from trailcam_core.embed import EmbedOptions, embed_images
+    from trailcam_core.models.clip import load_clip
+    from trailcam_core.embed.features import EmbedOptions, embed_images
 
     clip = load_clip("ViT-B-32", pretrained=None, device="cpu")
     tmp = Path(tempfile.mkdtemp(prefix="bench-embed-"))

@@ -27,10 +27,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from trailcam_core.lora import TrainOptions, train_lora  # noqa: E402
+from trailcam_core.lora.options import TrainOptions
+from trailcam_core.lora.train import train_lora
 from trailcam_core.lora.sampling import encode_prompts  # noqa: E402
-from trailcam_core.sdxl import load_sdxl  # noqa: E402
-from trailcam_core.tiny import build_tiny_sdxl  # noqa: E402
+from trailcam_core.models.sdxl import load_sdxl  # noqa: E402
+from trailcam_core.models.tiny import build_tiny_sdxl  # noqa: E402
 
 WARMUP = 5
 

@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from trailcam_core.lora import TrainOptions, train_lora  # noqa: E402
+from trailcam_core.lora.options import TrainOptions
+from trailcam_core.lora.train import train_lora
 
 WARMUP = 5
 

@@ -4,7 +4,7 @@ Nodes stay short declarations over the core; the glue between ComfyUI and ``trai
 
 - ``SUBSET`` / ``EMBEDDINGS``: the pack's custom link types and the objects that travel on them;
 - ``input_path`` / ``output_path`` / ``model_path`` (in ``_paths``): a widget value is a name relative
-  to one of ComfyUI's folders; absolute paths and ``..`` are refused (``trailcam_core.paths.confine``);
+  to one of ComfyUI's folders; absolute paths and ``..`` are refused (``trailcam_core.base.paths.confine``);
 - ``to_tensor`` / ``to_pils``: PIL images <-> ComfyUI IMAGE tensors (B, H, W, 3, float 0..1);
 - ``ComfyProgress``: the core's progress callback drawn on the node's progress bar, with the
   Cancel button turned into the core's ``Cancelled``; ``run_core`` turns it back into ComfyUI's interrupt;
@@ -23,8 +23,7 @@ from PIL import Image, ImageOps
 
 from comfy_api.latest import io
 
-from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.records import ImageRecord
+from trailcam_core.base import Cancelled, ImageRecord, TrailcamError
 
 from ._paths import (fingerprint_path, file_stem, input_path, input_root, list_diffusers_folders,  # noqa: F401
                      list_input_files, list_input_sources, list_models, model_folder, model_path, output_path,

@@ -1,6 +1,6 @@
 """Widget values name files *inside* ComfyUI's folders: resolve them safely, list them for combos.
 
-``folder_paths`` does not confine anything; every name goes through ``trailcam_core.paths.confine``
+``folder_paths`` does not confine anything; every name goes through ``trailcam_core.base.paths.confine``
 (absolute paths, ``..`` and symlinks that lead outside are refused with a message naming the widget).
 """
 from __future__ import annotations
@@ -14,9 +14,7 @@ from PIL import Image
 
 import folder_paths
 
-from trailcam_core.atomic import atomic_path
-from trailcam_core.errors import TrailcamError
-from trailcam_core.paths import confine, safe_relative
+from trailcam_core.base import atomic_path, confine, flat_name, safe_relative, TrailcamError
 
 
 
@@ -142,7 +140,7 @@ def save_batch(images: Sequence[Image.Image], purpose: str) -> list[Path]:
 
 def file_stem(image_id: str) -> str:
     """A file name stem for an image id (ids of folder datasets may hold ``/``)."""
-    return safe_relative(str(image_id), "image id").as_posix().replace("/", "__")
+    return flat_name(image_id)
 
 
 def fingerprint_path(path: Path) -> str:

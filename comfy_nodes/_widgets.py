@@ -1,4 +1,4 @@
-"""Node widgets built from a stage's options dataclass (``trailcam_core.options.describe``), and back.
+"""Node widgets built from a stage's options dataclass (``trailcam_core.base.options.describe``), and back.
 
 The CLI flags and the Gradio controls read the same dataclasses, so a new option is one line in the core.
 """
@@ -10,8 +10,7 @@ from typing import Any, Iterable, Optional
 
 from comfy_api.latest import io
 
-from trailcam_core.errors import TrailcamError
-from trailcam_core.options import describe, from_mapping
+from trailcam_core.base import describe, from_mapping, TrailcamError
 
 
 

@@ -5,9 +5,8 @@ import dataclasses
 
 from comfy_api.latest import io, ui
 
-from trailcam_core.captions import CaptionEntry, CaptionOptions, render_caption, write_captions
-from trailcam_core.errors import TrailcamError
-from trailcam_core.tags import TagOptions, tag_records
+from trailcam_core.tags import CaptionEntry, CaptionOptions, render_caption, tag_records, TagOptions, write_captions
+from trailcam_core.base import TrailcamError
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, file_stem, option_inputs, options_from, output_path,
                       output_root, path_error, run_core, save_image, skipped_text)

@@ -8,8 +8,8 @@ import folder_paths
 from PIL import Image
 from comfy_api.latest import io
 
-from trailcam_core.charts import ChartOptions, write_charts
-from trailcam_core.errors import TrailcamError
+from trailcam_core.ingest import ChartOptions, write_charts
+from trailcam_core.base import TrailcamError
 
 from ._common import CATEGORY, SUBSET, SubsetData, option_inputs, options_from, run_core, to_tensor
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from trailcam_core.crop import CropOptions, crop_image
+from trailcam_core.crop import crop_image, CropOptions
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, option_inputs, options_from, run_core, skipped_text,
                       to_tensor)

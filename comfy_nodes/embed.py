@@ -6,9 +6,9 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from trailcam_core.embed import EmbedOptions, embed_images
+from trailcam_core.embed import embed_images, EmbedOptions
 
-from trailcam_core.errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 from ._common import (CATEGORY, EMBEDDINGS, SUBSET, ComfyProgress, SubsetData, model_path, option_inputs, options_from,
                       path_error, run_core, save_batch, to_pils)

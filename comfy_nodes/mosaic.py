@@ -6,7 +6,7 @@ import json
 from PIL import Image
 from comfy_api.latest import io, ui
 
-from trailcam_core.mosaic import MosaicOptions, make_mosaic
+from trailcam_core.mosaic import make_mosaic, MosaicOptions
 
 from ._common import (CATEGORY, EMBEDDINGS, ComfyProgress, option_inputs, options_from, output_path, output_root,
                       path_error, run_core, to_tensor)

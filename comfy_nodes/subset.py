@@ -6,9 +6,9 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from trailcam_core.dataset import load_dataset
-from trailcam_core.detections import DetectionOptions, apply_detections, read_detections
-from trailcam_core.subset import SubsetOptions, make_subset
+from trailcam_core.ingest import load_dataset
+from trailcam_core.detections import apply_detections, DetectionOptions, read_detections
+from trailcam_core.subset import make_subset, SubsetOptions
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, fingerprint_path, input_path,
                       list_input_files, list_input_sources, option_inputs, options_from, path_error, previews, run_core,

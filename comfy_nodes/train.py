@@ -6,10 +6,9 @@ from pathlib import Path
 
 from comfy_api.latest import io, ui
 
-from trailcam_core.charts import loss_curve
-from trailcam_core.errors import TrailcamError
-from trailcam_core.lora import TrainOptions
-from trailcam_core.lora.publish import train_or_reuse
+from trailcam_core.ingest import loss_curve
+from trailcam_core.base import TrailcamError
+from trailcam_core.lora import train_or_reuse, TrainOptions
 
 from ._common import (CATEGORY, ComfyProgress, fingerprint_path, list_diffusers_folders, list_models, model_folder,
                       model_path, option_inputs, options_from, output_path, path_error, run_core, to_tensor)

@@ -18,8 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import gradio as gr
 
-from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.paths import confine
+from trailcam_core.base import Cancelled, confine, TrailcamError
 
 from ._forms import OptionForm, control, label_of  # noqa: F401  (re-exported for the tabs)
 from ._jobs import STOPS, GradioProgress, StopFlags, watch  # noqa: F401

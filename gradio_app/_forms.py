@@ -1,12 +1,12 @@
-"""Gradio controls built from the core's option dataclasses (``trailcam_core.options.describe``)."""
+"""Gradio controls built from the core's option dataclasses (``trailcam_core.base.options.describe``)."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
 import gradio as gr
 
-from trailcam_core import options as core_options
-from trailcam_core.errors import TrailcamError
+from trailcam_core.base import options as core_options
+from trailcam_core.base import TrailcamError
 
 
 def label_of(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
-from trailcam_core.errors import Cancelled
+from trailcam_core.base import Cancelled
 
 
 class StopFlags:

@@ -48,7 +48,7 @@ def make_context(workdir: Optional[str | os.PathLike] = None, sample: bool = Tru
     wd.mkdir(parents=True, exist_ok=True)
     sample_json = None
     if sample:
-        from trailcam_core.sample import ensure_sample
+        from trailcam_core.samples import ensure_sample
 
         sample_json = ensure_sample(wd / "sample")
     return AppContext(workdir=wd, sample_json=sample_json)

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from trailcam_core.crop import CropOptions, crop_batch, crop_image, detect_info_bar
-from trailcam_core.errors import TrailcamError
-from trailcam_core.folder import list_media
-from trailcam_core.records import ImageRecord
+from trailcam_core.crop import crop_batch, crop_image, CropOptions, detect_info_bar
+from trailcam_core.base import ImageRecord, TrailcamError
+from trailcam_core.ingest import list_media
 
 from ._common import AppContext, OptionForm, event_fn, long_job, report_markdown, stop_button, thumbnail
 

@@ -6,10 +6,11 @@ from typing import Any, Optional
 
 import gradio as gr
 
-from trailcam_core import charts, subset as core_subset
-from trailcam_core.dataset import load_dataset
-from trailcam_core.detections import DetectionOptions, apply_detections, read_detections
-from trailcam_core.fetch import FetchOptions, fetch_images
+from trailcam_core.ingest import charts
+from trailcam_core.subset import select as core_subset
+from trailcam_core.ingest import load_dataset
+from trailcam_core.detections import apply_detections, DetectionOptions, read_detections
+from trailcam_core.subset import fetch_images, FetchOptions
 
 from ._common import (AppContext, OptionForm, event_fn, existing, long_job, report_markdown, stop_button,
                       thumbnail)

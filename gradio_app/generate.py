@@ -5,8 +5,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from trailcam_core.generate import (GenerateOptions, LoraSpec, default_generator, parse_strengths,
-                                    strength_grid)
+from trailcam_core.generate import default_generator, GenerateOptions, LoraSpec, parse_strengths, strength_grid
 
 from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button
 
@@ -22,7 +21,7 @@ def demo_base(ctx: AppContext) -> Path:
 def resolve_base(ctx: AppContext, text: str) -> Path:
     """The base model the user named; the demo model is built the first time it is asked for."""
     if (text or "").strip() and Path(text).expanduser().resolve() == demo_base(ctx).resolve():
-        from trailcam_core.tiny import build_tiny_sdxl
+        from trailcam_core.models import build_tiny_sdxl
 
         return build_tiny_sdxl(demo_base(ctx))
     return ctx.input_path(text, "base model (diffusers folder or .safetensors checkpoint)")

@@ -7,8 +7,8 @@ from pathlib import Path
 import gradio as gr
 
 from trailcam_core.embed import EmbedOptions
-from trailcam_core.errors import TrailcamError
-from trailcam_core.mosaic import MosaicOptions, item_at, make_mosaic
+from trailcam_core.base import TrailcamError
+from trailcam_core.mosaic import item_at, make_mosaic, MosaicOptions
 from trailcam_core.tags import collection_records
 
 from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from trailcam_core.captions import CaptionOptions, render_caption
-from trailcam_core.curation import ExportOptions, Project, export_favorites, parse_tag_lines, tag_lines
-from trailcam_core.errors import TrailcamError
-from trailcam_core.tags import TagOptions, tag_collection, tag_text
+from trailcam_core.tags import (CaptionOptions, export_favorites, ExportOptions, parse_tag_lines, Project,
+                                render_caption, tag_collection, tag_lines, tag_text, TagOptions)
+from trailcam_core.base import TrailcamError
 
 from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,
                       report_markdown, stop_button, thumbnail)

@@ -6,9 +6,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from trailcam_core.errors import Cancelled
-from trailcam_core.lora import PRESETS, TrainOptions, train_lora
-from trailcam_core.lora.checkpoint import list_checkpoints
+from trailcam_core.base import Cancelled
+from trailcam_core.lora import list_checkpoints, PRESETS, train_lora, TrainOptions
 
 from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, watch
 from .generate import demo_base, resolve_base

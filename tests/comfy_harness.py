@@ -235,7 +235,7 @@ def start_comfy(workdir: Path, prepare=None, startup_timeout: float = 240) -> It
 def prepare_test_inputs(root: Path, sample_json: Path) -> None:
     """Put the synthetic sample in input/trailcam_sample/ and the tiny SDXL in models/diffusers/tiny-sdxl/."""
     shutil.copytree(sample_json.parent, root / "input" / "trailcam_sample")
-    from trailcam_core.tiny import build_tiny_sdxl
+    from trailcam_core.models.tiny import build_tiny_sdxl
 
     tiny = build_tiny_sdxl()  # cached under $TRAILCAM_HOME; a copy keeps every path inside models/
     shutil.copytree(tiny, root / "models" / "diffusers" / "tiny-sdxl")

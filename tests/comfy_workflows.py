@@ -351,7 +351,7 @@ if __name__ == "__main__":
 
     sys.path.insert(0, str(Path(__file__).parent))
     from comfy_harness import prepare_test_inputs, start_comfy
-    from trailcam_core.sample import ensure_sample
+    from trailcam_core.samples.synthetic import ensure_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         sample = ensure_sample(Path(tmp) / "sample")

@@ -37,7 +37,7 @@ def sample_cct(tmp_path_factory) -> Path:
 
     Treat it as read only; copy it (shutil.copytree(sample_cct.parent, ...)) before changing anything.
     """
-    from trailcam_core.sample import ensure_sample
+    from trailcam_core.samples.synthetic import ensure_sample
 
     return ensure_sample(tmp_path_factory.mktemp("sample") / "sample")
 

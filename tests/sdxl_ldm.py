@@ -28,7 +28,7 @@ VAE = "first_stage_model."
 def build_tiny_sdxl_ldm_pipeline(seed: int = 0):
     """A tiny random SDXL whose shape survives the single-file round trip, like the real one does.
 
-    Differences from ``trailcam_core.tiny.build_tiny_sdxl_pipeline`` and why:
+    Differences from ``trailcam_core.models.tiny.build_tiny_sdxl_pipeline`` and why:
     - text_encoder_2 is wider than text_encoder (48 vs 32; real SDXL: 1280 vs 768): diffusers tells the
       two encoders of a single file apart by the width of the position embedding, so with equal widths
       text_encoder_2 would be filled from the CLIP-L weights;
@@ -40,7 +40,7 @@ def build_tiny_sdxl_ldm_pipeline(seed: int = 0):
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from trailcam_core.sdxl import load_clip_tokenizer
+    from trailcam_core.models.sdxl import load_clip_tokenizer
 
     torch.manual_seed(seed)
     te1 = dict(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05,

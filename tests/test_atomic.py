@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from trailcam_core import atomic
+from trailcam_core.base import atomic
 
 
 def test_write_replaces_whole_file_with_plain_mode(tmp_path):

@@ -6,10 +6,10 @@ import json
 import pytest
 from PIL import Image
 
-from trailcam_core.captions import (CaptionEntry, CaptionOptions, check_template, render_caption, tag_frequency,
+from trailcam_core.tags.captions import (CaptionEntry, CaptionOptions, check_template, render_caption, tag_frequency,
                                     write_captions)
-from trailcam_core.errors import TrailcamError
-from trailcam_core.tags import Tag
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.tags.model import Tag
 
 TAGS = {"species": Tag("mountain_lion", "label"), "time_of_day": Tag("night-infrared", "pixels", 0.9),
         "artifact": Tag("clean", "pixels", 0.1), "location": Tag("38", "label"), "info_bar": Tag("top", "pixels")}

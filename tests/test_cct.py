@@ -9,9 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from trailcam_core import cct, cct_times
-from trailcam_core.dataset import load_dataset
-from trailcam_core.sample import write_full_scale_json
+from trailcam_core.ingest import cct
+from trailcam_core.ingest import cct_times
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.samples.synthetic import write_full_scale_json
 
 
 def test_full_scale_shape_matches_plain_json(tmp_path):
@@ -60,7 +61,7 @@ def test_vectorised_times_equal_the_general_parser(values):
     fast = cct.parse_datetimes(arr, Path("x.json"), w_fast)
     problems = []
     slow = cct_times._parse_datetimes(arr, problems)
-    w_slow = [cct.time_warning(problems, Path("x.json"))] if problems else []
+    w_slow = [cct_times.time_warning(problems, Path("x.json"))] if problems else []
     as_int = lambda a: a.cast(pa.int64()).to_pylist()     # noqa: E731 (year 0 has no Python datetime)
     assert as_int(fast) == as_int(slow)
     assert w_fast == w_slow

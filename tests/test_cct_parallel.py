@@ -9,10 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from trailcam_core import cct, cct_parallel, dataset
-from trailcam_core.dataset import load_dataset
-from trailcam_core.errors import DataError
-from trailcam_core.sample import write_full_scale_json
+from trailcam_core.ingest import cct
+from trailcam_core.ingest import cct_parallel
+from trailcam_core.ingest import dataset
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.base.errors import DataError
+from trailcam_core.samples.synthetic import write_full_scale_json
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from trailcam_core import charts
-from trailcam_core.dataset import load_dataset
-from trailcam_core.errors import TrailcamError
+from trailcam_core.ingest import charts
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.base.errors import TrailcamError
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_bad_tables_give_clear_errors(tmp_path):
 def test_loss_curve_image(tmp_path):
     import numpy as np
 
-    from trailcam_core.charts import loss_curve
+    from trailcam_core.ingest.charts import loss_curve
 
     losses = list(np.linspace(1.0, 0.2, 60) + np.random.default_rng(0).normal(0, 0.05, 60))
     img = loss_curve(losses, "run", out_png=tmp_path / "loss.png")

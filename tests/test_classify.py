@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from trailcam_cli import main
-from trailcam_core.classify import ClassifyOptions, classify_records, classify_to_cct
-from trailcam_core.clipmodel import load_clip
-from trailcam_core.curation import Project
-from trailcam_core.errors import TrailcamError
-from trailcam_core.tags import TagOptions, folder_records, tag_collection
+from trailcam_core.tags.classify import ClassifyOptions, classify_records, classify_to_cct
+from trailcam_core.models.clip import load_clip
+from trailcam_core.tags.curation import Project
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.tags.auto import TagOptions, folder_records, tag_collection
 
 TINY = dict(model="trailcam-tiny", pretrained="")
 
@@ -78,7 +78,7 @@ def test_classify_to_cct_writes_scored_annotations(unlabelled_sample):
     again = [a for a in json.loads(out2.read_text())["annotations"] if "score" in a]
     assert len(again) == n
     # the dataset loader reads the scores; tagging marks those species as the model's
-    from trailcam_core.dataset import load_dataset
+    from trailcam_core.ingest.dataset import load_dataset
 
     ds = load_dataset(out, use_cache=False)
     assert ds.annotations["score"].notna().sum() == 2 * n

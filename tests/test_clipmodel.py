@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from trailcam_core import clipmodel
-from trailcam_core.clipmodel import TINY_MODEL, load_clip
-from trailcam_core.errors import TrailcamError
+from trailcam_core.models import clip as clipmodel
+from trailcam_core.models.clip import TINY_MODEL, load_clip
+from trailcam_core.base.errors import TrailcamError
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from trailcam_core.captions import CaptionOptions
-from trailcam_core.crop import CropOptions
-from trailcam_core.embed import EmbedOptions
-from trailcam_core.options import describe
-from trailcam_core.subset import SubsetOptions
-from trailcam_core.tags import TagOptions
+from trailcam_core.tags.captions import CaptionOptions
+from trailcam_core.crop.geometry import CropOptions
+from trailcam_core.embed.features import EmbedOptions
+from trailcam_core.base.options import describe
+from trailcam_core.subset.select import SubsetOptions
+from trailcam_core.tags.auto import TagOptions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -196,8 +196,8 @@ def test_the_real_frontend_opens_each_ui_workflow_and_queues_the_api_file(comfy_
 
 
 def test_detections_file_from_the_input_folder_labels_the_subset(comfy_server):
-    from trailcam_core.detections import read_detections
-    from trailcam_core.detections_sample import make_megadetector
+    from trailcam_core.detections.read import read_detections
+    from trailcam_core.samples.detections import make_megadetector
 
     sample = comfy_server.input_dir / "trailcam_sample"
     files = [im["file_name"] for im in json.loads((sample / "sample_cct.json").read_text())["images"]]

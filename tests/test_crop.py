@@ -1,4 +1,4 @@
-"""Tests for trailcam_core.crop: info-bar detection, square geometry, in-memory and batch crops."""
+"""Tests for trailcam_core.crop.geometry: info-bar detection, square geometry, in-memory and batch crops."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from trailcam_core.crop import InfoBar, detect_info_bar
+from trailcam_core.crop.geometry import InfoBar, detect_info_bar
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,9 +145,9 @@ def test_no_info_bar_on_tiny_images():
 # ---------------------------------------------------------------------------------------------
 # geometry and in-memory crops
 # ---------------------------------------------------------------------------------------------
-from trailcam_core.crop import CropOptions, crop_box, crop_image  # noqa: E402
-from trailcam_core.errors import Cancelled, TrailcamError  # noqa: E402
-from trailcam_core.records import Box, ImageRecord  # noqa: E402
+from trailcam_core.crop.geometry import CropOptions, crop_box, crop_image  # noqa: E402
+from trailcam_core.base.errors import Cancelled, TrailcamError  # noqa: E402
+from trailcam_core.base.records import Box, ImageRecord  # noqa: E402
 
 
 def test_crop_box_centre_excludes_strip():
@@ -242,8 +242,8 @@ def test_crop_image_honours_exif_orientation(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # batches
 # ---------------------------------------------------------------------------------------------
-from trailcam_core.crop import crop_batch  # noqa: E402
-from trailcam_core.crop_batch import MANIFEST, read_manifest  # noqa: E402
+from trailcam_core.crop.batch import crop_batch
+from trailcam_core.crop.batch import MANIFEST, read_manifest  # noqa: E402
 
 
 def make_folder(root: Path, n: int = 6, size=(480, 360)) -> Path:
@@ -505,7 +505,7 @@ def test_batch_on_real_sample(cct_sample_dir, tmp_path):
 
 
 def test_batch_over_dataset_and_subset(sample_cct, tmp_path):
-    dataset = pytest.importorskip("trailcam_core.dataset")
+    dataset = pytest.importorskip("trailcam_core.ingest.dataset")
     ds = dataset.load_dataset(sample_cct, cache_dir=tmp_path / "cache")
     records = ds.records()[:12]
     out = tmp_path / "out"
@@ -594,7 +594,7 @@ def _psnr(a: Image.Image, b: Image.Image) -> float:
 @pytest.mark.parametrize("gray", [False, True])
 def test_fast_shrink_is_close_to_lanczos_and_keeps_mode(gray):
     pytest.importorskip("cv2")
-    from trailcam_core import crop as crop_mod
+    from trailcam_core.crop import geometry as crop_mod
 
     img = scene(1024, 747, seed=3, gray=gray).copy()   # pixels Pillow owns, as a decoded JPEG's
     borrowed = Image.fromarray(np.asarray(img.convert("L")))   # maps numpy's memory: never viewed in place
@@ -612,8 +612,8 @@ def test_fast_shrink_is_close_to_lanczos_and_keeps_mode(gray):
 
 
 def test_fast_shrink_only_where_it_is_good(monkeypatch):
-    from trailcam_core import crop as crop_mod
-    from trailcam_core.crop import CropOptions, crop_image
+    from trailcam_core.crop import geometry as crop_mod
+    from trailcam_core.crop.geometry import CropOptions, crop_image
 
     img = add_strip(scene(2048, 1494, seed=5), "top", 32, 0, 255).copy()
     assert crop_mod._linear_shrink(img.convert("RGBA"), (0, 0, 700, 700), (512, 512)) is None   # alpha: Pillow
@@ -633,7 +633,7 @@ def test_fast_shrink_only_where_it_is_good(monkeypatch):
 def test_write_atomic_replaces_in_one_rename(tmp_path):
     import os
 
-    from trailcam_core.crop_io import write_atomic
+    from trailcam_core.crop.single import write_atomic
 
     dest = tmp_path / "cam1" / "IMG_0001.jpg"
     write_atomic(dest, b"first")                     # creates the sub-folder
@@ -664,8 +664,8 @@ def test_info_bar_is_the_same_whatever_the_pixel_mode(cct_sample_dir):
 # ---------------------------------------------------------------------------------------------
 # JPEG fast path (libjpeg-turbo via simplejpeg, numpy, OpenCV) against the Pillow path
 # ---------------------------------------------------------------------------------------------
-from trailcam_core import crop_io  # noqa: E402
-from trailcam_core.crop import cut  # noqa: E402
+from trailcam_core.crop import single as crop_io  # noqa: E402
+from trailcam_core.crop.geometry import cut  # noqa: E402
 
 
 def test_info_bar_from_array_equals_pil(cct_sample_dir):

@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from trailcam_cli import main
-from trailcam_core.captions import CaptionOptions
-from trailcam_core.curation import (STATE_NAME, ExportOptions, Project, caption_project, export_favorites,
-                                    more_like_this, project_embeddings)
-from trailcam_core.errors import DataError, TrailcamError
-from trailcam_core.records import ImageRecord
-from trailcam_core.tags import Tag
+from trailcam_core.tags.captions import CaptionOptions
+from trailcam_core.tags.curation import STATE_NAME, ExportOptions, Project, caption_project, export_favorites
+from trailcam_core.embed.similar import more_like_this, project_embeddings
+from trailcam_core.base.errors import DataError, TrailcamError
+from trailcam_core.base.records import ImageRecord
+from trailcam_core.tags.model import Tag
 
 
 def _project(tmp_path: Path, n: int = 4) -> Project:
@@ -165,7 +165,7 @@ def test_more_like_this_ranks_by_cosine_to_the_mean():
 
 
 def test_more_like_this_with_the_embed_stage(tmp_path):
-    from trailcam_core.embed import EmbedOptions, embed_images
+    from trailcam_core.embed.features import EmbedOptions, embed_images
 
     project = _project(tmp_path, n=5)
     project.save()
@@ -210,11 +210,11 @@ def test_cli_tag_caption_curate_export(tmp_path, cct_sample_dir, capsys):
 
 
 def test_apply_tag_edits_marks_only_changed_keys_as_hand(tmp_path):
-    from trailcam_core.curation import Project, parse_tag_lines, tag_lines
-    from trailcam_core.errors import TrailcamError
-    from trailcam_core.tags import Tag
+    from trailcam_core.tags.curation import Project, parse_tag_lines, tag_lines
+    from trailcam_core.base.errors import TrailcamError
+    from trailcam_core.tags.model import Tag
 
-    from trailcam_core.records import ImageRecord
+    from trailcam_core.base.records import ImageRecord
 
     project = Project.open(tmp_path / "proj")
     project.add_record(ImageRecord("img1", tmp_path / "proj" / "img1.jpg", file_name="img1.jpg"))
@@ -269,7 +269,7 @@ def test_concurrent_saves_from_processes_keep_every_edit(tmp_path):
 
     _project(tmp_path, n=8).save()
     root = tmp_path / "proj"
-    script = ("import sys\nfrom trailcam_core.curation import Project\n"
+    script = ("import sys\nfrom trailcam_core.tags.curation import Project\n"
               "p = Project.open(sys.argv[1])\n"
               "for k in range(20):\n"
               "    p.set_tag(sys.argv[2], f'k{k}', k)\n"

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from trailcam_core.dataset import load_dataset
-from trailcam_core.errors import DataError, TrailcamError, UnsafePathError
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.base.errors import DataError, TrailcamError, UnsafePathError
 
 
 def cct(images=None, annotations=None, categories=None, **extra) -> dict:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trailcam_core import detections_io
-from trailcam_core.detections import (DetectionOptions, Detections, coarse_class, normalise_name,
-                                      read_detections)
-from trailcam_core.detections_sample import addaxai_categories, caltech_like_files, make_megadetector
-from trailcam_core.errors import DataError
-from trailcam_core.options import describe
+from trailcam_core.detections import megadetector
+from trailcam_core.detections.model import DetectionOptions, Detections, coarse_class, normalise_name
+from trailcam_core.detections.read import read_detections
+from trailcam_core.samples.detections import addaxai_categories, caltech_like_files, make_megadetector
+from trailcam_core.base.errors import DataError
+from trailcam_core.base.options import describe
 
 
 def write(tmp_path: Path, doc, name: str = "results.json", indent=1) -> Path:
@@ -231,7 +231,7 @@ def test_chunked_reading_gives_the_same_result(tmp_path, monkeypatch):
     doc["images"][90]["detections"][0:0] = [det("99", 0.9)]
     path = write(tmp_path, doc)
     whole = read_detections(path)
-    monkeypatch.setattr(detections_io, "CHUNK", 7)
+    monkeypatch.setattr(megadetector, "CHUNK", 7)
     chunked = read_detections(path)
     assert list(chunked.images["file"]) == list(whole.images["file"])
     assert chunked.labels().equals(whole.labels())

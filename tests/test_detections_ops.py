@@ -14,14 +14,16 @@ import pytest
 from PIL import Image
 
 from trailcam_cli import main as cli
-from trailcam_core.dataset import load_dataset
-from trailcam_core.detections import apply_detections, read_detections, write_megadetector
-from trailcam_core.detections_compare import compare, detection_chart_table, write_comparison, \
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.detections.join import apply_detections
+from trailcam_core.detections.read import read_detections
+from trailcam_core.detections.export import write_megadetector
+from trailcam_core.detections.compare import compare, detection_chart_table, write_comparison, \
     write_detection_charts
-from trailcam_core.detections_join import join
-from trailcam_core.detections_sample import make_megadetector
-from trailcam_core.detections_sort import SortOptions, conf_bin, sort_detections, sort_table
-from trailcam_core.errors import TrailcamError
+from trailcam_core.detections.join import join
+from trailcam_core.samples.detections import make_megadetector
+from trailcam_core.detections.sort import SortOptions, conf_bin, sort_detections, sort_table
+from trailcam_core.base.errors import TrailcamError
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -130,7 +132,7 @@ def test_join_falls_back_to_case_and_unique_names(tmp_path):
 
 
 def test_apply_to_a_subset_keeps_its_rows_and_root(sample_cct, tmp_path):
-    from trailcam_core.subset import SubsetOptions, make_subset
+    from trailcam_core.subset.select import SubsetOptions, make_subset
 
     ds = load_dataset(sample_cct, use_cache=False)
     sub = make_subset(ds, SubsetOptions(empty="exclude", unlabelled="exclude"))
@@ -283,7 +285,7 @@ def test_sort_never_writes_outside_the_output_folder(photos, tmp_path):
 
 # ------------------------------------------------------------------------------------- charts
 def test_charts_use_the_shared_chart_code(photos, photo_results, tmp_path, monkeypatch):
-    import trailcam_core.charts as charts
+    import trailcam_core.ingest.charts as charts
 
     seen = []
     real = charts.category_bar_chart
@@ -372,7 +374,7 @@ def test_cli_import_compare_sort_chart_export(sample_cct, tmp_path, capsys, phot
 
 def test_detector_boxes_drive_the_bbox_crop(photos, photo_results):
     """A plain folder has no CCT boxes: the detector's boxes (pixels) place the bbox-mode crop."""
-    from trailcam_core.crop import CropOptions, crop_box
+    from trailcam_core.crop.geometry import CropOptions, crop_box
 
     ds = apply_detections(photos, photo_results)
     rec = {r.file_name: r for r in ds.records()}["cam0/IMG_0000.JPG"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core.embed import EmbedOptions, Embeddings, collect_records, embed_images, pyramid_features
-from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.records import ImageRecord
+from trailcam_core.embed.features import EmbedOptions, Embeddings, collect_records, embed_images, pyramid_features
+from trailcam_core.base.errors import Cancelled, TrailcamError
+from trailcam_core.base.records import ImageRecord
 
 TINY = EmbedOptions(model="trailcam-tiny", pretrained="", batch_size=4, workers=2, device="cpu")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from trailcam_core.dataset import load_dataset
-from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.fetch import LILA_GCS, FetchOptions, download, fetch_images, file_url, missing_files
-from trailcam_core.subset import SubsetOptions, make_subset
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.base.errors import Cancelled, TrailcamError
+from trailcam_core.subset.fetch import LILA_GCS, FetchOptions, download, fetch_images, file_url, missing_files
+from trailcam_core.subset.select import SubsetOptions, make_subset
 
 
 class Server:

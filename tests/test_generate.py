@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from trailcam_core.errors import TrailcamError
-from trailcam_core.generate import (GenerateOptions, Generator, LoraSpec, parse_strengths, read_params,
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.generate.pipeline import (GenerateOptions, Generator, LoraSpec, parse_strengths, read_params,
                                     strength_grid)
-from trailcam_core.tiny import build_tiny_sdxl
+from trailcam_core.models.tiny import build_tiny_sdxl
 
 ATTN = ("to_q", "to_k", "to_v", "to_out.0", "q_proj", "k_proj", "v_proj", "out_proj")
 
@@ -186,9 +186,9 @@ def test_cli_generate_and_grid(base, loras, tmp_path):
 
 
 def test_mosaic_of_generations(gen, base, loras, tmp_path):
-    from trailcam_core.embed import EmbedOptions
-    from trailcam_core.generate import mosaic_of_generations
-    from trailcam_core.mosaic import MosaicOptions
+    from trailcam_core.embed.features import EmbedOptions
+    from trailcam_core.generate.pipeline import mosaic_of_generations
+    from trailcam_core.mosaic.make import MosaicOptions
 
     opts = GenerateOptions(**{**OPTS.__dict__, "batch": 3})
     gen.generate(base, [LoraSpec(str(loras[0]), 1.0, 1.0)], opts, out_dir=tmp_path / "gens")

@@ -69,7 +69,7 @@ def test_core_errors_reach_the_user_as_a_readable_message():
 def test_cli_defaults_are_loopback_no_share_no_auth():
     from trailcam_cli import build_parser
     from trailcam_cli.app import parse_auth
-    from trailcam_core.errors import TrailcamError
+    from trailcam_core.base.errors import TrailcamError
 
     args = build_parser().parse_args(["app"])
     assert (args.host, args.port, args.share, args.auth, args.sample) == ("127.0.0.1", 7860, False, None, True)

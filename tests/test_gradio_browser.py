@@ -33,8 +33,9 @@ def browser():
 @pytest.fixture(scope="module")
 def tiny_lora():
     """A LoRA trained for two steps on two sample images, below the app's work folder."""
-    from trailcam_core.lora import TrainOptions, train_lora
-    from trailcam_core.tiny import build_tiny_sdxl
+    from trailcam_core.lora.options import TrainOptions
+    from trailcam_core.lora.train import train_lora
+    from trailcam_core.models.tiny import build_tiny_sdxl
 
     wd = get_server()["ctx"].workdir
     path = wd / "loras-browser" / "browser_lora.safetensors"

@@ -10,8 +10,8 @@ import gradio as gr
 import pytest
 
 from gradio_app._common import STOPS, AppContext, GradioProgress, OptionForm, event_fn, watch
-from trailcam_core.errors import Cancelled, TrailcamError, UnsafePathError
-from trailcam_core.options import option
+from trailcam_core.base.errors import Cancelled, TrailcamError, UnsafePathError
+from trailcam_core.base.options import option
 
 
 @dataclass

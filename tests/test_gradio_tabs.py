@@ -136,7 +136,7 @@ def test_crop_output_outside_the_work_folder_is_refused(app):
 
 # ---------------------------------------------------------------------------------------- tags
 def test_tags_edit_star_reject_caption_export(app, wd):
-    from trailcam_core.curation import Project
+    from trailcam_core.tags.curation import Project
 
     s, c = app
     report, gallery = c.predict(folder="crops", labels_from="Labels from the Dataset tab's subset", metadata="",
@@ -268,7 +268,7 @@ def test_generate_stop(app, wd):
 
 # ------------------------------------------------------------------- detections as the labels
 def test_dataset_folder_labelled_by_a_detections_file(app, wd):
-    from trailcam_core.detections_sample import SPECIES, make_megadetector
+    from trailcam_core.samples.detections import SPECIES, make_megadetector
 
     s, c = app
     files = sorted(p.name for p in (wd / "sample").glob("*.jpg"))

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core.errors import TrailcamError
-from trailcam_core.lora import LoraTrainer, TrainOptions
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.lora.train import LoraTrainer
+from trailcam_core.lora.options import TrainOptions
 from trailcam_core.lora import dataset as ds
 from trailcam_core.lora import train as train_mod
-from trailcam_core.records import ImageRecord
+from trailcam_core.base.records import ImageRecord
 
 
 def img(path: Path, size=(96, 64), caption: str | None = "deer, night") -> Path:

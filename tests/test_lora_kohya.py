@@ -50,7 +50,7 @@ def _full_sdxl_on_meta():
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from trailcam_core import sdxl
+    from trailcam_core.models import sdxl
 
     with init_empty_weights():
         unet = UNet2DConditionModel.from_config({k: v for k, v in sdxl.SDXL_UNET.items() if not k.startswith("_")})

@@ -10,10 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.lora import LoraTrainer, TrainOptions, read_metadata, train_lora
+from trailcam_core.base.errors import Cancelled, TrailcamError
+from trailcam_core.lora.train import LoraTrainer, train_lora
+from trailcam_core.lora.options import TrainOptions
+from trailcam_core.lora.kohya import read_metadata
 from trailcam_core.lora import checkpoint as ckpt
-from trailcam_core.tiny import build_tiny_sdxl
+from trailcam_core.models.tiny import build_tiny_sdxl
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +132,7 @@ def test_saved_file_has_kohya_keys_and_metadata(trained):
 
 
 def test_saved_file_reproduces_the_trained_model_in_diffusers(trained, base):
-    from trailcam_core.sdxl import load_sdxl
+    from trailcam_core.models.sdxl import load_sdxl
 
     trainer, result, _ = trained
     pipe = load_sdxl(base)
@@ -226,7 +228,7 @@ def test_cli_train_writes_the_lora_and_reports_errors(base, data, tmp_path, caps
 
 
 def test_training_key_tells_a_requeue_from_a_new_job(base, data, tmp_path):
-    from trailcam_core.lora import LoraTrainer
+    from trailcam_core.lora.train import LoraTrainer
 
     a = LoraTrainer(data, base, tmp_path / "a", tiny_options())
     same = LoraTrainer(data, base, tmp_path / "b", tiny_options(resume=""))

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core.embed import EmbedOptions, embed_images
-from trailcam_core.errors import TrailcamError
-from trailcam_core.mosaic import MosaicOptions, compute_layout, dpq, grid_shape, make_mosaic
+from trailcam_core.embed.features import EmbedOptions, embed_images
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.mosaic.make import MosaicOptions, compute_layout, make_mosaic
+from trailcam_core.mosaic import dpq
+from trailcam_core.mosaic.layout import grid_shape
 from trailcam_core.mosaic import layout as L
 from trailcam_core.mosaic.viewer import write_viewer
-from trailcam_core.records import ImageRecord
+from trailcam_core.base.records import ImageRecord
 
 PYRAMID = EmbedOptions(features="pyramid", pyramid_size=16)
 
@@ -262,7 +264,7 @@ def test_tiny_and_single_row_grids():
 
 @pytest.mark.parametrize("engine", ["auto", "las"])
 def test_layout_can_be_cancelled(engine):
-    from trailcam_core.errors import Cancelled
+    from trailcam_core.base.errors import Cancelled
 
     def cancel(done, total, message="", preview=None):
         if done > 100:
@@ -330,7 +332,7 @@ def test_pca_matches_the_principal_axes(d):
 
 
 def test_item_at_finds_the_tile_under_a_pixel():
-    from trailcam_core.mosaic import item_at
+    from trailcam_core.mosaic.make import item_at
 
     positions = {"tile": 10, "rows": 2, "cols": 3,
                  "items": [{"cell": c, "id": f"img{c}"} for c in range(5)]}   # cell 5 is a hole

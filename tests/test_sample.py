@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core import sample
-from trailcam_core.dataset import load_dataset
+from trailcam_core.samples import synthetic as sample
+from trailcam_core.ingest.dataset import load_dataset
 
 
 @pytest.fixture(scope="module")

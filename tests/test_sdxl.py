@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from trailcam_core.errors import TrailcamError
-from trailcam_core.sdxl import (load_clip_tokenizer, load_sdxl, model_kind, write_clip_tokenizer,
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.models.sdxl import (load_clip_tokenizer, load_sdxl, model_kind, write_clip_tokenizer,
                                 write_sdxl_config_dir)
 
 

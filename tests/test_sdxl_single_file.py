@@ -12,8 +12,8 @@ import torch
 
 from comfy_harness import find_comfyui
 from sdxl_ldm import TEXT_G, TEXT_L, UNET, VAE, build_tiny_sdxl_ldm_pipeline, write_ldm_checkpoint
-from trailcam_core.errors import TrailcamError
-from trailcam_core.sdxl import load_sdxl
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.models.sdxl import load_sdxl
 
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 

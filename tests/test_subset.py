@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trailcam_core.dataset import load_dataset
-from trailcam_core.errors import TrailcamError
-from trailcam_core.subset import SubsetOptions, folder_name, location_summary, make_subset, parse_hours
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.subset.select import SubsetOptions, folder_name, location_summary, make_subset, parse_hours
 
 
 @pytest.fixture(scope="module")

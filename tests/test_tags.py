@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core.curation import Project
-from trailcam_core.errors import TrailcamError
-from trailcam_core.records import ImageRecord
-from trailcam_core.tags import (Tag, TagOptions, artifact_score, auto_tags, folder_records, label_tags, pixel_tags,
-                                sun_phase, tag_collection, tag_records, tag_text, time_of_day)
+from trailcam_core.tags.curation import Project
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.base.records import ImageRecord
+from trailcam_core.tags.model import Tag, tag_text
+from trailcam_core.tags.auto import TagOptions, auto_tags, folder_records, label_tags, pixel_tags, sun_phase, tag_collection, tag_records, time_of_day
+from trailcam_core.tags.artifacts import artifact_score
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests for trailcam_core.video (frames out of clips via PyAV) and video crops in crop_batch."""
+"""Tests for trailcam_core.ingest.video (frames out of clips via PyAV) and video crops in crop_batch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from trailcam_core.crop import CropOptions, crop_batch
-from trailcam_core.crop_batch import MANIFEST, read_manifest
-from trailcam_core.errors import DataError
-from trailcam_core.video import is_video, iter_frames, probe_video, write_clip
+from trailcam_core.crop.geometry import CropOptions
+from trailcam_core.crop.batch import crop_batch
+from trailcam_core.crop.batch import MANIFEST, read_manifest
+from trailcam_core.base.errors import DataError
+from trailcam_core.ingest.video import is_video, iter_frames, probe_video, write_clip
 
 
 def frames(n: int, size=(320, 240), strip: bool = False):

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 
 from trailcam_core import __version__
-from trailcam_core.errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 
 def build_parser() -> argparse.ArgumentParser:

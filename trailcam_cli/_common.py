@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from trailcam_core.progress import TqdmProgress
-from trailcam_core.report import BatchReport
+from trailcam_core.base import BatchReport, TqdmProgress
 
 
 def progress(desc: str, unit: str = "img") -> TqdmProgress:

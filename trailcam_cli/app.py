@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from trailcam_core.errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 
 def register(subparsers) -> None:

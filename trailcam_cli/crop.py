@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trailcam_core.options import add_arguments, from_namespace
+from trailcam_core.base import add_arguments, from_namespace
 
 from . import _common
 
@@ -27,12 +27,13 @@ def register(sub) -> None:
 
 
 def cmd_crop(args) -> int:
-    from trailcam_core.crop import CropOptions, crop_batch
+    from trailcam_core.crop import CropOptions
+    from trailcam_core.crop import crop_batch
 
     options = from_namespace(CropOptions, args)
     source = Path(args.source)
     if source.is_file():
-        from trailcam_core.dataset import load_dataset
+        from trailcam_core.ingest import load_dataset
 
         source = load_dataset(source, bboxes=args.bboxes, image_root=args.image_root)
     elif args.bboxes:

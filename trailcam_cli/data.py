@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trailcam_core.options import add_arguments, from_namespace
-from trailcam_core.report import BatchReport
+from trailcam_core.base import add_arguments, BatchReport, from_namespace
 
 from . import _common
 
@@ -20,7 +19,7 @@ def _source_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from trailcam_core.dataset import load_dataset
+    from trailcam_core.ingest import load_dataset
 
     with _common.progress("scan", unit="file") as cb:
         ds = load_dataset(args.source, bboxes=args.bboxes, image_root=args.image_root,
@@ -31,8 +30,8 @@ def _load(args):
 
 
 def register(sub) -> None:
-    from trailcam_core.charts import ChartOptions
-    from trailcam_core.fetch import FetchOptions
+    from trailcam_core.ingest import ChartOptions
+    from trailcam_core.subset import FetchOptions
     from trailcam_core.subset import SORT_MODES, SubsetOptions
 
     p = sub.add_parser("subset", help="choose images by location, category, date, hour, sequence; write a CCT "
@@ -73,7 +72,7 @@ def register(sub) -> None:
 
 
 def cmd_subset(args) -> int:
-    from trailcam_core.subset import SubsetOptions, make_subset
+    from trailcam_core.subset import make_subset, SubsetOptions
 
     ds = _load(args)
     sub = make_subset(ds, from_namespace(SubsetOptions, args))
@@ -92,7 +91,7 @@ def cmd_subset(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from trailcam_core.fetch import FetchOptions, fetch_images
+    from trailcam_core.subset import fetch_images, FetchOptions
 
     ds = _load(args)
     dest = Path(args.dest) if args.dest else ds.root
@@ -112,7 +111,7 @@ def cmd_sort(args) -> int:
 
 
 def cmd_chart(args) -> int:
-    from trailcam_core.charts import ChartOptions, write_charts
+    from trailcam_core.ingest import ChartOptions, write_charts
 
     src = Path(args.source)
     if src.suffix.lower() in (".csv", ".parquet"):
@@ -126,7 +125,7 @@ def cmd_chart(args) -> int:
 def _read_table(path: Path):
     import pandas as pd
 
-    from trailcam_core.errors import TrailcamError
+    from trailcam_core.base import TrailcamError
 
     try:
         return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
@@ -135,7 +134,7 @@ def _read_table(path: Path):
 
 
 def cmd_demo(args) -> int:
-    from trailcam_core.demo import printable, run_demo
+    from trailcam_core.samples import printable, run_demo
 
     with _common.progress("demo", unit="step") as cb:
         outputs = run_demo(args.out, progress=cb)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trailcam_core.options import add_arguments, from_namespace
+from trailcam_core.base import add_arguments, from_namespace
 
 from . import _common
 
@@ -42,14 +42,14 @@ def _read(args):
 
 
 def _dataset(source):
-    from trailcam_core.dataset import load_dataset
+    from trailcam_core.ingest import load_dataset
 
     with _common.progress("scan", unit="file") as cb:
         return load_dataset(source, progress=cb)
 
 
 def register(sub) -> None:
-    from trailcam_core.detections_sort import SortOptions
+    from trailcam_core.detections import SortOptions
 
     p = sub.add_parser("detections", help="import MegaDetector / AddaxAI / SpeciesNet results as labels; compare "
                                           "with CCT labels; sort, chart and export them",
@@ -123,7 +123,7 @@ def register(sub) -> None:
 
 
 def _write_csv(df, path: Path) -> Path:
-    from trailcam_core.atomic import atomic_path
+    from trailcam_core.base import atomic_path
 
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.4f")
@@ -131,7 +131,7 @@ def _write_csv(df, path: Path) -> Path:
 
 
 def _skipped_report(stage: str, items) -> "object":
-    from trailcam_core.report import BatchReport
+    from trailcam_core.base import BatchReport
 
     report = BatchReport(stage)
     for item, reason in items:
@@ -142,7 +142,7 @@ def _skipped_report(stage: str, items) -> "object":
 def cmd_import(args) -> int:
     import pandas as pd
 
-    from trailcam_core.detections_join import apply_detections
+    from trailcam_core.detections import apply_detections
 
     det, o = _read(args)
     out = Path(args.out)
@@ -168,7 +168,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from trailcam_core.detections_compare import DEFAULT_THRESHOLDS, compare, write_comparison
+    from trailcam_core.detections import compare, DEFAULT_THRESHOLDS, write_comparison
 
     det, o = _read(args)
     comparison = compare(_dataset(args.dataset), det, threshold=o.threshold,
@@ -183,7 +183,7 @@ def cmd_compare(args) -> int:
 
 def cmd_sort(args) -> int:
     from trailcam_core.detections import read_detections
-    from trailcam_core.detections_sort import SortOptions, sort_detections
+    from trailcam_core.detections import sort_detections, SortOptions
 
     with _common.progress("read", unit="step") as cb:
         det = read_detections(args.results, strip_prefix=args.strip_prefix, progress=cb)
@@ -195,7 +195,7 @@ def cmd_sort(args) -> int:
 
 
 def cmd_chart(args) -> int:
-    from trailcam_core.detections_compare import write_detection_charts
+    from trailcam_core.detections import write_detection_charts
 
     det, o = _read(args)
     ds = _dataset(args.dataset) if args.dataset else None
@@ -205,9 +205,9 @@ def cmd_chart(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from trailcam_core.detections_io import write_megadetector
-    from trailcam_core.errors import TrailcamError
-    from trailcam_core.report import BatchReport
+    from trailcam_core.detections import write_megadetector
+    from trailcam_core.base import TrailcamError
+    from trailcam_core.base import BatchReport
 
     report = BatchReport("detections export")
     if args.results:
@@ -215,7 +215,7 @@ def cmd_export(args) -> int:
         files = None
         if args.subset:
             sub = _dataset(args.subset)
-            from trailcam_core.detections_join import join
+            from trailcam_core.detections import join
 
             res = join(sub, det)
             files = det.images["file"].to_numpy()[res.matched["row"].to_numpy(dtype=int)].tolist()

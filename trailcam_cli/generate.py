@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trailcam_core import generate as core
-from trailcam_core.options import add_arguments, from_namespace
+from trailcam_core.generate import pipeline as core
+from trailcam_core.base import add_arguments, from_namespace
 
 from ._common import progress
 

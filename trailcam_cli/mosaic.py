@@ -4,11 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trailcam_core.embed import EmbedOptions, embed_images
-from trailcam_core.errors import TrailcamError
-from trailcam_core.mosaic import MosaicOptions, make_mosaic
-from trailcam_core.options import add_arguments, from_namespace
-from trailcam_core.report import BatchReport
+from trailcam_core.embed import embed_images, EmbedOptions
+from trailcam_core.base import add_arguments, BatchReport, from_namespace, TrailcamError
+from trailcam_core.mosaic import make_mosaic, MosaicOptions
 
 from ._common import finish, progress
 
@@ -22,9 +20,9 @@ def _source(items: list[str]):
         src = items[0]
         if src.lower().endswith(".json"):
             try:
-                from trailcam_core.dataset import load_dataset
+                from trailcam_core.ingest import load_dataset
             except ImportError as exc:  # the data stage is not installed in this build
-                raise TrailcamError(f"{src}: reading COCO Camera Traps JSON needs trailcam_core.dataset ({exc})")
+                raise TrailcamError(f"{src}: reading COCO Camera Traps JSON needs trailcam_core.ingest.dataset ({exc})")
             return load_dataset(src).records()
         return src
     return items

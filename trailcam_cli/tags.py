@@ -5,13 +5,13 @@ import argparse
 import json
 
 from trailcam_cli import _common
-from trailcam_core.options import add_arguments, from_namespace
+from trailcam_core.base import add_arguments, from_namespace
 
 
 def register(sub) -> None:
-    from trailcam_core.captions import CaptionOptions
-    from trailcam_core.classify import ClassifyOptions
-    from trailcam_core.curation import ExportOptions
+    from trailcam_core.tags import CaptionOptions
+    from trailcam_core.tags import ClassifyOptions
+    from trailcam_core.tags import ExportOptions
     from trailcam_core.tags import TagOptions
 
     p = sub.add_parser("classify", help="Zero-shot classify images with open_clip; write a new CCT JSON with scores")
@@ -71,7 +71,7 @@ def register(sub) -> None:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from trailcam_core.classify import ClassifyOptions, classify_to_cct
+    from trailcam_core.tags import classify_to_cct, ClassifyOptions
 
     options = from_namespace(ClassifyOptions, args)
     with _common.progress("classify") as bar:
@@ -80,7 +80,7 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from trailcam_core.tags import TagOptions, tag_collection
+    from trailcam_core.tags import tag_collection, TagOptions
 
     options = from_namespace(TagOptions, args)
     with _common.progress("tag") as bar:
@@ -90,8 +90,8 @@ def _tag(args: argparse.Namespace) -> int:
 
 
 def _caption(args: argparse.Namespace) -> int:
-    from trailcam_core.captions import CaptionOptions
-    from trailcam_core.curation import caption_project
+    from trailcam_core.tags import CaptionOptions
+    from trailcam_core.tags import caption_project
 
     options = from_namespace(CaptionOptions, args)
     with _common.progress("caption") as bar:
@@ -100,8 +100,8 @@ def _caption(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from trailcam_core.captions import CaptionOptions
-    from trailcam_core.curation import ExportOptions, Project, export_favorites
+    from trailcam_core.tags import CaptionOptions
+    from trailcam_core.tags import export_favorites, ExportOptions, Project
 
     project = Project.open(args.project, create=False)
     export = from_namespace(ExportOptions, args)
@@ -123,8 +123,9 @@ def _parse_value(text: str):
 
 
 def _curate(args: argparse.Namespace) -> int:
-    from trailcam_core.curation import Project, more_like_this, project_embeddings
-    from trailcam_core.errors import TrailcamError
+    from trailcam_core.tags import Project
+    from trailcam_core.embed import more_like_this, project_embeddings
+    from trailcam_core.base import TrailcamError
 
     project = Project.open(args.project, create=False)
     for warning in project.warnings:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from trailcam_core.lora import PRESETS, TrainOptions, train_lora
+from trailcam_core.lora import PRESETS, train_lora, TrainOptions
 from trailcam_core.lora import checkpoint as ckpt
-from trailcam_core.options import add_arguments, describe
+from trailcam_core.base import add_arguments, describe
 
 from ._common import finish, progress
 
@@ -42,7 +42,7 @@ def _options(args) -> TrainOptions:
 def _data(path: str):
     p = Path(path)
     if p.is_file() and p.suffix.lower() == ".json":
-        from trailcam_core.dataset import load_dataset   # a CCT subset: records + caption template
+        from trailcam_core.ingest import load_dataset
 
         return load_dataset(p).records()
     return p

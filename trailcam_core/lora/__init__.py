@@ -7,9 +7,11 @@ Modules: ``dataset`` (captions, buckets, augmentation), ``train`` (the loop), ``
 names, peft -> kohya conversion, metadata, atomic save), ``checkpoint`` (resume), ``sampling``
 (sample images), ``options`` (TrainOptions and presets).
 """
+from .checkpoint import list_checkpoints
 from .kohya import kohya_state_dict, lora_names, read_metadata, save_lora
 from .options import PRESETS, TrainOptions
+from .publish import train_or_reuse
 from .train import LoraTrainer, TrainResult, train_lora
 
 __all__ = ["TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
-           "save_lora", "read_metadata"]
+           "save_lora", "read_metadata", "list_checkpoints", "train_or_reuse"]

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 STATE = "state.json"
 ADAPTER = "adapter.safetensors"
@@ -90,7 +90,7 @@ def save_checkpoint(folder: Path, state: dict, adapter: dict, training_state: di
     import torch
     from safetensors.torch import save_file
 
-    from .kohya import save_lora
+    from trailcam_core.lora.kohya import save_lora
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

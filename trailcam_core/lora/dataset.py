@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ..errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 _REPEAT_DIR = re.compile(r"^(\d+)_(.+)$")
@@ -195,14 +195,14 @@ def auto_repeats(n_images: int, target: int = 200) -> int:
     return max(1, math.ceil(target / max(1, n_images)))
 
 
-def _rng(*key) -> random.Random:
+def seeded_rng(*key) -> random.Random:
     return random.Random("/".join(str(k) for k in key))
 
 
 def epoch_batches(items: Sequence[TrainItem], batch_size: int, repeats: int, seed: int, epoch: int) -> list[list[int]]:
     """The batches of one epoch as lists of item indices: every item ``repeats`` x its folder repeats,
     shuffled, grouped by bucket (a batch never mixes sizes), batch order shuffled.  Deterministic."""
-    rng = _rng("batches", seed, epoch)
+    rng = seeded_rng("batches", seed, epoch)
     by_bucket: dict[tuple[int, int], list[int]] = {}
     for i, it in enumerate(items):
         by_bucket.setdefault(it.bucket, []).extend([i] * (repeats * it.repeats))
@@ -223,7 +223,7 @@ def process_caption(caption: str, trigger: str, shuffle: bool, keep_tokens: int,
         tags.insert(0, trigger)
     if shuffle and len(tags) > keep_tokens + 1:
         head, tail = tags[:keep_tokens], tags[keep_tokens:]
-        _rng("caption", seed, epoch, slot).shuffle(tail)
+        seeded_rng("caption", seed, epoch, slot).shuffle(tail)
         tags = head + tail
     return ", ".join(tags)
 
@@ -242,7 +242,7 @@ def plan_augment(item: TrainItem, random_crop: bool, flip: bool, seed: int, epoc
     bw, bh = item.bucket
     scale = max(bw / item.width, bh / item.height)
     rw, rh = max(bw, round(item.width * scale)), max(bh, round(item.height * scale))
-    rng = _rng("augment", seed, epoch, slot)
+    rng = seeded_rng("augment", seed, epoch, slot)
     if random_crop:
         left, top = rng.randint(0, rw - bw), rng.randint(0, rh - bh)
     else:

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .. import atomic
+from trailcam_core.base import atomic
 
 PREFIXES = {"unet": "lora_unet_", "te1": "lora_te1_", "te2": "lora_te2_"}
 TARGET_CHOICES = ("attention", "transformer", "transformer+conv")

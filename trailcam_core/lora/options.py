@@ -9,9 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import TrailcamError
-from ..options import option
-from .kohya import TARGET_CHOICES
+from trailcam_core.base import option, TrailcamError
+from trailcam_core.lora.kohya import TARGET_CHOICES
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy", "adafactor")
 SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "cosine_with_restarts", "linear", "polynomial")

@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Optional
 
-from ..atomic import atomic_path, write_json
-from ..errors import TrailcamError
-from ..progress import ProgressCallback
-from .checkpoint import list_checkpoints, read_state
-from .options import TrainOptions
-from .train import LoraTrainer
+from trailcam_core.base import atomic_path, ProgressCallback, TrailcamError, write_json
+from trailcam_core.lora.checkpoint import list_checkpoints, read_state
+from trailcam_core.lora.options import TrainOptions
+from trailcam_core.lora.train import LoraTrainer
 
 PUBLISHED = "published.json"        # in the run folder: what dest was trained from
 

@@ -19,16 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from .. import atomic
-from ..errors import Cancelled, TrailcamError
-from ..progress import ProgressCallback, ensure
-from ..report import BatchReport
-from ..sdxl import load_sdxl, model_kind
-from . import checkpoint as ckpt
-from . import dataset as ds
-from . import kohya
-from .options import TrainOptions, as_dict, resume_settings
-from .sampling import encode_prompts, render_samples
+from trailcam_core.base import atomic
+from trailcam_core.base import BatchReport, Cancelled, ensure, ProgressCallback, TrailcamError
+from trailcam_core.models import load_sdxl, model_kind
+from trailcam_core.lora import checkpoint as ckpt
+from trailcam_core.lora import dataset as ds
+from trailcam_core.lora import kohya
+from trailcam_core.lora.options import TrainOptions, as_dict, resume_settings
+from trailcam_core.lora.sampling import encode_prompts, render_samples
 
 _OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "pip install bitsandbytes"),
                         "prodigy": ("prodigyopt", "pip install prodigyopt")}
@@ -322,7 +320,7 @@ class LoraTrainer:
             if (i, aug.flip) in self.latents:
                 latents.append(self.latents[(i, aug.flip)])
             else:
-                latents.append(self._encode_image(item, aug, ds._rng('vae', o.seed, epoch, key).getrandbits(31)))
+                latents.append(self._encode_image(item, aug, ds.seeded_rng('vae', o.seed, epoch, key).getrandbits(31)))
             captions.append(ds.process_caption(item.caption, o.trigger_word, o.shuffle_captions, o.keep_tokens,
                                                o.seed, epoch, key))
             tids.append(ds.time_ids(item, aug))

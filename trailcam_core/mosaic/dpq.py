@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 
 def dpq(features: np.ndarray, cell_of: np.ndarray, cols: int, p: float = 16, sample: Optional[int] = None,

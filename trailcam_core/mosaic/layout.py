@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 ProgressFn = Optional[Callable[[float, str], None]]   # fraction 0..1, message
 

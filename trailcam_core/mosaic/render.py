@@ -10,8 +10,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..atomic import atomic_path
-from ..errors import TrailcamError
+from trailcam_core.base import atomic_path, TrailcamError
 
 Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, 1 << 31)   # our own mosaics are large
 

@@ -18,8 +18,8 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image
 
-from ..atomic import write_text
-from .render import TILE, write_tile_pyramid
+from trailcam_core.base import write_text
+from trailcam_core.mosaic.render import TILE, write_tile_pyramid
 
 INLINE_MAX_SIDE = 4096   # above this the viewer switches to tiles
 

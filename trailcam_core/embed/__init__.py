@@ -1,0 +1,8 @@
+"""Image features and similarity: open_clip or pixel features with an on-disk cache (``features``),
+and "more like this" rankings (``similar``).
+"""
+from .features import EmbedOptions, Embeddings, Source, collect_records, embed_images
+from .similar import more_like_this, project_embeddings
+
+__all__ = ["EmbedOptions", "Embeddings", "Source", "collect_records", "embed_images", "more_like_this",
+           "project_embeddings"]
