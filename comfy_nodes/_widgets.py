@@ -10,7 +10,7 @@ from typing import Any, Iterable, Optional
 
 from comfy_api.latest import io
 
-from trailcam_core.base import describe, from_mapping, TrailcamError
+from trailcam_core.base import describe, from_mapping, parse_list
 
 
 
@@ -89,12 +89,7 @@ def options_from(cls: type, values: dict, **fixed: Any):
         if info is None or not info.ui:
             continue
         if info.kind is list:
-            items = [v.strip() for v in str(value or "").split(",") if v.strip()]
-            value = [info.item_kind(v) for v in items] if info.item_kind in (int, float) else items
-            if info.choices:
-                bad = [v for v in value if v not in info.choices]
-                if bad:
-                    raise TrailcamError(f"{name}: {', '.join(map(str, bad))} not among {', '.join(map(str, info.choices))}")
+            value = parse_list(value, info.item_kind)
         elif name in optional and info.default is None and value in (0, 0.0, ""):
             value = None
         out[name] = value

@@ -6,9 +6,8 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from trailcam_core.ingest import load_dataset
-from trailcam_core.detections import apply_detections, DetectionOptions, read_detections
-from trailcam_core.subset import make_subset, SubsetOptions
+from trailcam_core.detections import DetectionOptions
+from trailcam_core.subset import load_subset, SubsetOptions
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, fingerprint_path, input_path,
                       list_input_files, list_input_sources, option_inputs, options_from, path_error, previews, run_core,
@@ -63,12 +62,9 @@ class LoadTrailcamSubset(io.ComfyNode):
     @classmethod
     def execute(cls, source: str, detections: str, preview_size: int, **widgets) -> io.NodeOutput:
         path = input_path(source, "source")
-        dataset = run_core(load_dataset, path, cache_dir=dataset_cache_dir(), progress=ComfyProgress())
-        if detections and detections != NO_DETECTIONS:
-            det_options = options_from(DetectionOptions, widgets)
-            found = run_core(read_detections, input_path(detections, "detections"))
-            dataset = run_core(apply_detections, dataset, found, threshold=det_options.threshold,
-                               classification_threshold=det_options.classification_threshold)
-        subset = run_core(make_subset, dataset, options_from(SubsetOptions, widgets))
+        found = input_path(detections, "detections") if detections and detections != NO_DETECTIONS else None
+        subset = run_core(load_subset, path, options_from(SubsetOptions, widgets), detections=found,
+                          detection_options=options_from(DetectionOptions, widgets), cache_dir=dataset_cache_dir(),
+                          progress=ComfyProgress())
         data = SubsetData(records=subset.records(), source=source, subset=subset)
         return io.NodeOutput(to_tensor(previews(data, preview_size)), data)

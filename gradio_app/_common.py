@@ -75,7 +75,7 @@ def label_metadata(ctx: AppContext, labels_from: str, subset: Any, metadata: str
     if labels_from == LABEL_SOURCES[0]:
         if subset is None:
             raise TrailcamError("no subset yet: make one in the Dataset tab, or choose another label source")
-        return subset.write_cct(ctx.out("subset") / "subset_cct.json")
+        return subset.save(ctx.out("subset"))["json"]
     if labels_from == LABEL_SOURCES[1]:
         return ctx.input_path(metadata, "CCT JSON")
     return None

@@ -5,7 +5,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import gradio as gr
 
-from trailcam_core.base import options as core_options
+from trailcam_core.base import describe, from_mapping, OptionInfo, parse_list
 from trailcam_core.base import TrailcamError
 
 
@@ -13,7 +13,7 @@ def label_of(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def control(info: core_options.OptionInfo, **override: Any) -> gr.components.Component:
+def control(info: OptionInfo, **override: Any) -> gr.components.Component:
     """One Gradio control for one documented option (type, default, help, choices, bounds)."""
     kw: dict[str, Any] = dict(label=label_of(info.name), info=info.help)
     value = override.pop("value", info.default)
@@ -52,7 +52,7 @@ class OptionForm:
         self.prefix = prefix
         overrides = overrides or {}
         skip = set(skip)
-        infos = [i for i in core_options.describe(cls) if i.ui and i.name not in skip]
+        infos = [i for i in describe(cls) if i.ui and i.name not in skip]
         if only is not None:
             infos = [i for i in infos if i.name in only]
         first = [i for i in infos if main is None or i.name in main]
@@ -93,8 +93,7 @@ class OptionForm:
         for info in self.infos:
             v = kwargs.get(self.prefix + info.name)
             if info.kind is list and isinstance(v, str):
-                sep = self.separators.get(info.name, ",")
-                v = [info.item_kind(s.strip()) for s in v.split(sep) if s.strip()]
+                v = parse_list(v, info.item_kind, self.separators.get(info.name, ","))
             elif info.kind is int and v is not None and v != "":
                 v = int(round(float(v)))
             elif info.kind is float and v is not None and v != "":
@@ -111,6 +110,6 @@ class OptionForm:
         values = self.values(kwargs)
         values.update(extra)
         try:
-            return core_options.from_mapping(self.cls, values, strict=False)
+            return from_mapping(self.cls, values, strict=False)
         except (TypeError, ValueError) as exc:
             raise TrailcamError(f"invalid {self.cls.__name__} value: {exc}") from exc

@@ -8,8 +8,8 @@ import gradio as gr
 
 from trailcam_core.ingest import charts
 from trailcam_core.subset import select as core_subset
-from trailcam_core.ingest import load_dataset
-from trailcam_core.detections import apply_detections, DetectionOptions, read_detections
+from trailcam_core.detections import DetectionOptions
+from trailcam_core.subset import load_source
 from trailcam_core.subset import fetch_images, FetchOptions
 
 from ._common import (AppContext, OptionForm, event_fn, existing, long_job, report_markdown, stop_button,
@@ -22,16 +22,14 @@ SUBSET_MAIN = ("locations", "categories", "empty", "time_of_day", "sequence", "m
 
 
 def load(ctx: AppContext, source: str, image_root: str = "", bboxes: str = "", detections: str = "",
-         threshold: float = 0.2, progress=None):
+         detection_options: Optional[DetectionOptions] = None, progress=None):
     """Load the dataset (plus optional boxes / detector labels); return it and a one-paragraph summary."""
     src = existing(source, "dataset (CCT JSON or folder)")
     root = existing(image_root, "image root") if (image_root or "").strip() else None
     box = existing(bboxes, "bbox file") if (bboxes or "").strip() else None
-    ds = load_dataset(src, bboxes=box, image_root=root, cache_dir=ctx.workdir / "cache" / "datasets",
-                      progress=progress)
-    if (detections or "").strip():
-        det = read_detections(existing(detections, "detections file"), progress=progress)
-        ds = apply_detections(ds, det, threshold=float(threshold))
+    det = existing(detections, "detections file") if (detections or "").strip() else None
+    ds = load_source(src, bboxes=box, image_root=root, detections=det, detection_options=detection_options,
+                     cache_dir=ctx.workdir / "cache" / "datasets", progress=progress)
     n_ann = len(ds.annotations)
     lines = [f"**{len(ds)} images**, {n_ann} annotations, {len(ds.locations)} locations, "
              f"{len(ds.category_names)} categories — `{src}`"]
@@ -72,7 +70,7 @@ def build(ctx: AppContext) -> None:
                 bboxes = gr.Textbox("", label="Bounding-box file", info="A separate CCT bbox JSON merged by image id")
                 detections = gr.Textbox("", label="Detections file", info="MegaDetector / AddaxAI / SpeciesNet "
                                         "results: their labels replace the dataset's")
-                det_form = OptionForm(DetectionOptions, only=("threshold",))
+                det_form = OptionForm(DetectionOptions, only=("threshold", "classification_threshold"))
             load_btn = gr.Button("Load", variant="primary")
         summary = gr.Markdown(elem_classes="trailcam-status")
     with gr.Row():
@@ -104,7 +102,7 @@ def build(ctx: AppContext) -> None:
     pick = [c for n, c in zip(sub_form.names, sub_form.components) if n in PICKED]
 
     def do_load(source, image_root, bboxes, detections, progress, **det):
-        ds, text = load(ctx, source, image_root, bboxes, detections, det.get("threshold", 0.2), progress)
+        ds, text = load(ctx, source, image_root, bboxes, detections, det_form.parse(det), progress)
         updates = []
         for name in sub_form.names:
             if name == "locations":
@@ -141,9 +139,9 @@ def build(ctx: AppContext) -> None:
 
     def do_save(subset, out_name):
         sub = _need(subset)
-        path = ctx.out(out_name) / "subset_cct.json"
-        sub.write_cct(path)
-        return f"Saved **{len(sub.images)} images** to `{ctx.rel(path)}`"
+        saved = sub.save(ctx.out(out_name))
+        return (f"Saved **{len(sub.images)} images** to `{ctx.rel(saved['json'])}` "
+                f"(manifest: `{ctx.rel(saved['manifest'])}`)")
 
     def do_sort(subset, out_name, sort_mode, progress):
         report = _need(subset).sort_images(ctx.out(out_name), mode=sort_mode, progress=progress)

@@ -4,7 +4,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import json
+
 import pytest
+from PIL import Image
+
+from detection_files import det as _det, md as _md
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO.parent / "shared" / "cct-sample"
@@ -54,3 +59,35 @@ def comfy_server(tmp_path_factory, sample_cct):
 
     with start_comfy(tmp_path_factory.mktemp("comfyui"), prepare=lambda root: prepare_test_inputs(root, sample_cct)) as srv:
         yield srv
+
+
+# --- detector results: a photo folder and AddaxAI-style results for it ----------------
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A plain folder of camera photos in camera sub-folders (no labels)."""
+    root = tmp_path / "photos"
+    for i in range(9):
+        f = root / f"cam{i % 3}" / f"IMG_{i:04d}.JPG"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (200, 100), (20 * i, 90, 40)).save(f)
+    return root
+
+
+@pytest.fixture
+def photo_results(tmp_path) -> Path:
+    """AddaxAI-style results for the photos folder, written on Windows (backslashes)."""
+    images = [
+        {"file": "cam0\\IMG_0000.JPG", "detections": [_det("1", 0.95, (0.5, 0.5, 0.25, 0.5),
+                                                          classifications=[["0", 0.9]], prev_category="1",
+                                                          prev_conf=0.95), _det("2", 0.05)]},
+        {"file": "cam1\\IMG_0001.JPG", "detections": [_det("2", 0.12)]},
+        {"file": "cam2\\IMG_0002.JPG", "detections": [_det("3", 0.63), _det("1", 0.41, classifications=[["1", 0.8]])]},
+        {"file": "cam0\\IMG_0003.JPG", "detections": [_det("1", 0.2, classifications=[["1", 0.7]])]},
+        {"file": "cam1\\IMG_0004.JPG", "detections": []},
+        {"file": "cam2\\IMG_0005.JPG", "failure": "Failure image access", "detections": None},
+        {"file": "cam0\\IMG_0006.JPG", "detections": [_det("1", 0.88, classifications=[["0", 0.6]])]},
+        {"file": "cam9\\gone.jpg", "detections": [_det("1", 0.9)]},
+    ]
+    path = tmp_path / "image_recognition_file.json"
+    path.write_text(json.dumps(_md(images, {"0": "coyote", "1": "Bobcat "}), indent=1))
+    return path

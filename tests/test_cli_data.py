@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -82,9 +83,24 @@ def test_fetch_command_against_local_server(capsys, sample_cct, tmp_path):
         server.close()
 
 
-def test_demo_prints_where_outputs_are(capsys, tmp_path):
+def test_demo_prints_where_outputs_are(capsys, tmp_path, monkeypatch):
+    from trailcam_cli import _common
+    from trailcam_core.base import TqdmProgress
+    from trailcam_core.samples.demo import STEPS
+
+    shown = []
+
+    class Recording(TqdmProgress):       # the CLI's own bar, remembering what it was told to show
+        def __call__(self, done, total, message="", preview=None):
+            shown.append((done, total, message))
+            super().__call__(done, total, message, preview)
+
+    monkeypatch.setattr(_common, "progress", lambda desc, unit="img": Recording(desc=desc, unit=unit))
     code, stdout, _ = run(capsys, "demo", "--out", tmp_path / "demo")
     assert code == 0
+    for k, (name, _) in enumerate(STEPS):   # every step shows its own progress (done/total) in the bar
+        assert any(d == k and re.match(rf"{name} \d+/\d+", m) for d, _, m in shown), f"no progress for {name}"
+    assert shown[-1] == (len(STEPS), len(STEPS), "done")
     assert "synthetic" in stdout.lower()
     for name in ("subset.json", "manifest.csv", "Sorted", "categories.png", "locations.png", "crops",
                  "crops/tag_frequency.json", "mosaic/mosaic.jpg", "mosaic/viewer.html"):

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from trailcam_cli import main as cli
 from trailcam_core.ingest.dataset import load_dataset
@@ -25,50 +24,9 @@ from trailcam_core.samples.detections import make_megadetector
 from trailcam_core.detections.sort import SortOptions, conf_bin, sort_detections, sort_table
 from trailcam_core.base.errors import TrailcamError
 
+from detection_files import det, md  # noqa: E402
+
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def det(cat="1", conf=0.9, bbox=(0.1, 0.2, 0.3, 0.4), **kw) -> dict:
-    return {"category": cat, "conf": conf, "bbox": list(bbox), **kw}
-
-
-def md(images, ccats=None) -> dict:
-    doc = {"info": {"format_version": "1.4", "detector": "md_v5a.0.0.pt"},
-           "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"}, "images": images}
-    if ccats:
-        doc["classification_categories"] = ccats
-    return doc
-
-
-@pytest.fixture
-def photos(tmp_path) -> Path:
-    """A plain folder of camera photos in camera sub-folders (no labels)."""
-    root = tmp_path / "photos"
-    for i in range(9):
-        f = root / f"cam{i % 3}" / f"IMG_{i:04d}.JPG"
-        f.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (200, 100), (20 * i, 90, 40)).save(f)
-    return root
-
-
-@pytest.fixture
-def photo_results(tmp_path) -> Path:
-    """AddaxAI-style results for the photos folder, written on Windows (backslashes)."""
-    images = [
-        {"file": "cam0\\IMG_0000.JPG", "detections": [det("1", 0.95, (0.5, 0.5, 0.25, 0.5),
-                                                          classifications=[["0", 0.9]], prev_category="1",
-                                                          prev_conf=0.95), det("2", 0.05)]},
-        {"file": "cam1\\IMG_0001.JPG", "detections": [det("2", 0.12)]},
-        {"file": "cam2\\IMG_0002.JPG", "detections": [det("3", 0.63), det("1", 0.41, classifications=[["1", 0.8]])]},
-        {"file": "cam0\\IMG_0003.JPG", "detections": [det("1", 0.2, classifications=[["1", 0.7]])]},
-        {"file": "cam1\\IMG_0004.JPG", "detections": []},
-        {"file": "cam2\\IMG_0005.JPG", "failure": "Failure image access", "detections": None},
-        {"file": "cam0\\IMG_0006.JPG", "detections": [det("1", 0.88, classifications=[["0", 0.6]])]},
-        {"file": "cam9\\gone.jpg", "detections": [det("1", 0.9)]},
-    ]
-    path = tmp_path / "image_recognition_file.json"
-    path.write_text(json.dumps(md(images, {"0": "coyote", "1": "Bobcat "}), indent=1))
-    return path
 
 
 def tree_digest(root: Path) -> dict:

@@ -72,7 +72,8 @@ def test_dataset_load_subset_chart_gallery(app, wd):
         im = np.asarray(Image.open(_path(png)).convert("L"), dtype=float)
         assert im.std() > 5          # a drawn chart, not a blank canvas
     saved = c.predict(out_name="subset", api_name="/dataset_save")
-    cct = json.loads((wd / "subset" / "subset_cct.json").read_text())
+    cct = json.loads((wd / "subset" / "subset.json").read_text())
+    assert (wd / "subset" / "manifest.csv").is_file()      # the same files the CLI writes
     assert f"{n} images" in saved and len(cct["images"]) == n
     assert {str(im["location"]) for im in cct["images"]} <= set(LOCS)
     sort = c.predict(out_name="sorted", sort_mode="copy", api_name="/dataset_sort")

@@ -19,11 +19,11 @@ def _source_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from trailcam_core.ingest import load_dataset
+    from trailcam_core.subset import load_source
 
     with _common.progress("scan", unit="file") as cb:
-        ds = load_dataset(args.source, bboxes=args.bboxes, image_root=args.image_root,
-                          use_cache=not args.no_cache, progress=cb)
+        ds = load_source(args.source, bboxes=args.bboxes, image_root=args.image_root,
+                         use_cache=not args.no_cache, progress=cb)
     for w in ds.warnings:
         print(f"  warning: {w}")
     return ds
@@ -78,9 +78,8 @@ def cmd_subset(args) -> int:
     sub = make_subset(ds, from_namespace(SubsetOptions, args))
     out = Path(args.out)
     report = BatchReport("subset", processed=len(sub), skipped=list(ds.skipped))
-    report.outputs["json"] = sub.write_cct(out / "subset.json")
-    csv_path, _ = sub.write_manifest(out / "manifest")
-    report.outputs["manifest"] = csv_path
+    saved = sub.save(out)
+    report.outputs["json"], report.outputs["manifest"] = saved["json"], saved["manifest"]
     print("  " + "; ".join(f"{name}: {count}" for name, count in sub.steps))
     if args.sort:
         with _common.progress("sort") as cb:

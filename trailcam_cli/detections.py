@@ -6,7 +6,6 @@ Reads MegaDetector batch output (AddaxAI's ``image_recognition_file.json`` inclu
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from trailcam_core.base import add_arguments, from_namespace
 
@@ -42,10 +41,10 @@ def _read(args):
 
 
 def _dataset(source):
-    from trailcam_core.ingest import load_dataset
+    from trailcam_core.subset import load_source
 
     with _common.progress("scan", unit="file") as cb:
-        return load_dataset(source, progress=cb)
+        return load_source(source, progress=cb)
 
 
 def register(sub) -> None:
@@ -122,48 +121,15 @@ def register(sub) -> None:
     e.set_defaults(func=cmd_export)
 
 
-def _write_csv(df, path: Path) -> Path:
-    from trailcam_core.base import atomic_path
-
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.4f")
-    return path
-
-
-def _skipped_report(stage: str, items) -> "object":
-    from trailcam_core.base import BatchReport
-
-    report = BatchReport(stage)
-    for item, reason in items:
-        report.skip(item, reason)
-    return report
-
-
 def cmd_import(args) -> int:
-    import pandas as pd
+    from trailcam_core.subset import import_detections
 
-    from trailcam_core.detections import apply_detections
-
-    det, o = _read(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = _skipped_report("detections import", det.skipped)
-    table = det.labels(o.threshold, o.classification_threshold)
-    report.processed = len(table)
-    report.outputs["labels"] = _write_csv(table, out / "labels.csv")
-    report.outputs["skipped"] = _write_csv(pd.DataFrame(det.skipped, columns=["item", "reason"]), out / "skipped.csv")
-    if args.dataset:
-        from trailcam_core.subset import Subset
-
-        with _common.progress("join", unit="step") as cb:
-            ds = apply_detections(_dataset(args.dataset), det, threshold=o.threshold,
-                                  classification_threshold=o.classification_threshold, progress=cb)
-        print(f"  {ds.detections_join.summary()}")
-        report.outputs["labelled"] = Subset(dataset=ds, images=ds.images, annotations=ds.annotations).write_cct(
-            out / "labelled.json")
-    counts = table["label"].value_counts()
-    print("  labels: " + ", ".join(f"{k} {v}" for k, v in counts.head(12).items())
-          + (" ..." if len(counts) > 12 else ""))
+    with _common.progress("import", unit="step") as cb:
+        report = import_detections(args.results, args.out, dataset=args.dataset, options=_options(args), progress=cb)
+    if "join" in report.details:
+        print(f"  {report.details['join']}")
+    counts = list(report.details["label_counts"].items())
+    print("  labels: " + ", ".join(f"{k} {v}" for k, v in counts[:12]) + (" ..." if len(counts) > 12 else ""))
     return _common.finish(report)
 
 
@@ -205,29 +171,11 @@ def cmd_chart(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from trailcam_core.detections import write_megadetector
-    from trailcam_core.base import TrailcamError
-    from trailcam_core.base import BatchReport
+    from trailcam_core.detections import export_detections
 
-    report = BatchReport("detections export")
-    if args.results:
-        det, o = _read(args)
-        files = None
-        if args.subset:
-            sub = _dataset(args.subset)
-            from trailcam_core.detections import join
-
-            res = join(sub, det)
-            files = det.images["file"].to_numpy()[res.matched["row"].to_numpy(dtype=int)].tolist()
-            for f in res.only_in_dataset:
-                report.skip(f, "in the subset but not in the detections file")
-        path = write_megadetector(det, args.out, threshold=None if args.all_detections else o.threshold, files=files)
-        report.processed = len(det.images) if files is None else len(files)
-    elif args.subset:
-        ds = _dataset(args.subset)
-        path = write_megadetector(ds, args.out)
-        report.processed = len(ds.images)
-    else:
-        raise TrailcamError("export needs a results file, --subset, or both")
-    report.outputs["json"] = path
+    o = _options(args)
+    with _common.progress("export", unit="step") as cb:
+        report = export_detections(args.out, results=args.results, dataset=args.subset,
+                                   threshold=None if args.all_detections else o.threshold,
+                                   strip_prefix=o.strip_prefix, progress=cb)
     return _common.finish(report)

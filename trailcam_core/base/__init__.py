@@ -4,7 +4,7 @@ batch reports, atomic writes, path confinement, records, media constants and the
 Modules: ``errors``, ``options``, ``progress``, ``report``, ``atomic``, ``paths``, ``records``, ``media``.
 """
 from .errors import Cancelled, DataError, TrailcamError, UnsafePathError
-from .options import add_arguments, describe, from_mapping, from_namespace, option
+from .options import add_arguments, check_options, describe, from_mapping, from_namespace, option, OptionInfo, Options, parse_list
 from .progress import ProgressCallback, TqdmProgress, ensure
 from .report import BatchReport
 from .atomic import atomic_path, is_placed, place_file, write_bytes, write_json, write_text
@@ -12,7 +12,7 @@ from .paths import confine, is_within, safe_relative
 from .records import Box, ImageRecord
 from .media import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, default_home, flat_name
 
-__all__ = ["Cancelled", "DataError", "TrailcamError", "UnsafePathError", "add_arguments", "describe",
+__all__ = ["OptionInfo", "Options", "check_options", "parse_list", "Cancelled", "DataError", "TrailcamError", "UnsafePathError", "add_arguments", "describe",
            "from_mapping", "from_namespace", "option", "ProgressCallback", "TqdmProgress", "ensure",
            "BatchReport", "atomic_path", "is_placed", "place_file", "write_bytes", "write_json", "write_text",
            "confine", "is_within", "safe_relative", "Box", "ImageRecord", "IMAGE_EXTENSIONS",

@@ -8,7 +8,10 @@ Each stage declares a dataclass of options whose fields are made with :func:`opt
         mode: str = option("center", "How the square is chosen", choices=("center", "bbox"))
 
 The faces then build their controls from :func:`describe` (name, type, default, help, choices,
-min, max), so a new option is one line in the core, not three in the faces.
+min, max), so a new option is one line in the core, not three in the faces.  Every options class
+derives from :class:`Options`, so the declared choices and bounds are checked once, generically,
+whenever an options object is built (as scikit-learn checks ``_parameter_constraints``), and a
+face that parses a typed list (``"a, b"``) uses :func:`parse_list`.
 """
 from __future__ import annotations
 
@@ -27,6 +30,62 @@ def option(default: Any, help: str, *, choices: Optional[Sequence[Any]] = None, 
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+class Options:
+    """Base of every stage's options dataclass: building one checks each field against its declared
+    ``choices`` / ``min`` / ``max`` (:func:`check_options`).  A subclass that needs more checks
+    defines ``__post_init__`` and calls ``super().__post_init__()`` first.  ``STAGE`` names the
+    stage in error messages ("crop option size=8: ...")."""
+
+    STAGE = ""
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+def check_options(options: Any) -> None:
+    """Raise :class:`TrailcamError` naming the first option whose value is outside its declared
+    choices or bounds, or of the wrong kind (a list where one value belongs, text for a number)."""
+    from trailcam_core.base.errors import TrailcamError
+
+    cls = type(options)
+    stage = getattr(cls, "STAGE", "") or cls.__name__
+    for info in describe(cls):
+        value = getattr(options, info.name)
+        what = f"{stage} option {info.name}={value!r}"
+        if value is None:
+            continue
+        values = value if info.kind is list else [value]
+        if info.kind is list and not isinstance(value, (list, tuple)):
+            raise TrailcamError(f"{what}: expected a list")
+        if info.kind is not list and isinstance(value, (list, tuple, dict, set)):
+            raise TrailcamError(f"{what}: expected one value, not a list")
+        for v in values:
+            if info.choices and v not in info.choices:
+                raise TrailcamError(f"{what}: choose one of {', '.join(map(str, info.choices))}")
+            if info.min is None and info.max is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TrailcamError(f"{what}: expected a number")
+            if info.min is not None and v < info.min or info.max is not None and v > info.max:
+                low = "" if info.min is None else f"{info.min:g}"
+                high = "" if info.max is None else f"{info.max:g}"
+                bound = f"{low} to {high}" if low and high else (f"at least {low}" if low else f"at most {high}")
+                raise TrailcamError(f"{what}: expected {bound}")
+
+
+def parse_list(text: Any, item_kind: type = str, separator: str = ",") -> list:
+    """A list option from a face's text box: ``"a, b,, c"`` -> ``["a", "b", "c"]`` (a list passes
+    through); items converted to ``item_kind``, a bad item raising TrailcamError naming it."""
+    from trailcam_core.base.errors import TrailcamError
+
+    items = list(text) if isinstance(text, (list, tuple)) else [
+        s.strip() for s in str(text or "").split(separator) if s.strip()]
+    try:
+        return [item_kind(v) if item_kind in (int, float) and not isinstance(v, item_kind) else v for v in items]
+    except ValueError as exc:
+        raise TrailcamError(f"{text!r}: expected {item_kind.__name__} values separated by {separator!r} ({exc})")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ job; jobs that own state (training) catch it, save, and re-raise.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 
 class ProgressCallback(Protocol):
@@ -49,5 +49,3 @@ class TqdmProgress:
         if self.bar is not None:
             self.bar.close()
 
-
-Callback = Callable[..., None]

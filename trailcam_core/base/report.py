@@ -14,6 +14,7 @@ class BatchReport:
     up_to_date: int = 0           # items already done by an earlier run (idempotent reruns)
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (item, reason)
     outputs: dict[str, Any] = field(default_factory=dict)          # named output paths / values
+    details: dict[str, Any] = field(default_factory=dict)          # figures a face may show (not in summary)
 
     def skip(self, item: str, reason: str) -> None:
         self.skipped.append((str(item), str(reason)))

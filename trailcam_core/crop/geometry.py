@@ -21,7 +21,7 @@ from typing import Iterable, NamedTuple, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from trailcam_core.base import Box, option
+from trailcam_core.base import Options, Box, option
 
 __all__ = ["InfoBar", "detect_info_bar", "CropOptions", "crop_box", "crop_image",
            ]
@@ -153,8 +153,10 @@ def detect_info_bar(img: "Image.Image | np.ndarray") -> InfoBar:
 # Options and geometry
 # --------------------------------------------------------------------------------------------
 @dataclass
-class CropOptions:
+class CropOptions(Options):
     """Parameters of the crop stage (the CLI flags, ComfyUI inputs and Gradio controls read these)."""
+
+    STAGE = "crop"
 
     mode: str = option("center", "How the square is chosen: centre of the frame, around the image's boxes "
                        "(falls back to centre without boxes), or strip = the whole frame minus the info "
@@ -179,21 +181,6 @@ class CropOptions:
                              "guard)", min=1)
     workers: int = option(0, "Parallel worker threads (0 = one per CPU core)", min=0, max=256)
     force: bool = option(False, "Redo every crop even when it is up to date")
-
-    def __post_init__(self) -> None:
-        from trailcam_core.base import TrailcamError
-
-        checks = {"mode": ("center", "bbox", "strip"), "format": ("jpeg", "png", "webp"),
-                  "resample": ("auto", "area", "lanczos", "bicubic", "bilinear"), "video_frames": ("interval", "keyframes")}
-        for name, allowed in checks.items():
-            if getattr(self, name) not in allowed:
-                raise TrailcamError(f"crop option {name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}")
-        if not 16 <= int(self.size) <= 8192:
-            raise TrailcamError(f"crop option size={self.size}: expected 16 to 8192 pixels")
-        if not 1 <= int(self.quality) <= 100:
-            raise TrailcamError(f"crop option quality={self.quality}: expected 1 to 100")
-        if self.margin < 0 or self.video_interval <= 0 or self.max_pixels < 1 or self.workers < 0:
-            raise TrailcamError("crop options margin, video_interval, max_pixels and workers must be positive")
 
     @property
     def extension(self) -> str:

@@ -7,13 +7,13 @@ exported (``export``).
     ds = apply_detections("photos/", det)
 """
 from .compare import Comparison, DEFAULT_THRESHOLDS, compare, detection_chart_table, precision_recall, precision_recall_plot, write_comparison, write_detection_charts
-from .export import write_megadetector
+from .export import export_detections, write_megadetector
 from .join import apply_detections, join
 from .model import DetectionOptions
 from .read import read_detections
 from .sort import SortOptions, sort_detections
 
 __all__ = ["Comparison", "DEFAULT_THRESHOLDS", "compare", "detection_chart_table", "precision_recall",
-           "precision_recall_plot", "write_comparison", "write_detection_charts", "write_megadetector",
+           "precision_recall_plot", "write_comparison", "write_detection_charts", "export_detections", "write_megadetector",
            "apply_detections", "join", "DetectionOptions", "read_detections", "SortOptions",
            "sort_detections"]

@@ -157,3 +157,40 @@ def _doc_from_dataset(ds, files) -> dict:
     if ckeys:
         doc["classification_categories"] = {k: n for n, k in ckeys.items()}
     return doc
+
+
+def export_detections(out_json, results=None, dataset=None, *, threshold: Optional[float] = None,
+                      strip_prefix: str = "", progress=None):
+    """Write MegaDetector-format JSON from a results file, a dataset (its labels), or both.
+
+    * ``results`` only: the detections at or above ``threshold`` (all with ``threshold=None``);
+    * ``dataset`` only (a CCT JSON, a subset JSON or a folder): each label as a detection;
+    * both: the results file's detections of just the dataset's images; the dataset's images the
+      results file lacks are reported as skipped.
+
+    Returns a :class:`BatchReport` whose ``outputs["json"]`` is the file written.
+    """
+    from trailcam_core.base import BatchReport, TrailcamError
+    from trailcam_core.detections.join import join
+    from trailcam_core.detections.read import read_detections
+    from trailcam_core.ingest import load_dataset
+
+    report = BatchReport("detections export")
+    if results is not None:
+        det = read_detections(results, strip_prefix=strip_prefix, progress=progress)
+        files = None
+        if dataset is not None:
+            res = join(load_dataset(dataset, progress=progress), det)
+            files = det.images["file"].to_numpy()[res.matched["row"].to_numpy(dtype=int)].tolist()
+            for f in res.only_in_dataset:
+                report.skip(f, "in the subset but not in the detections file")
+        path = write_megadetector(det, out_json, threshold=threshold, files=files, progress=progress)
+        report.processed = len(det.images) if files is None else len(files)
+    elif dataset is not None:
+        ds = load_dataset(dataset, progress=progress)
+        path = write_megadetector(ds, out_json, progress=progress)
+        report.processed = len(ds.images)
+    else:
+        raise TrailcamError("export needs a results file, a dataset (--subset), or both")
+    report.outputs["json"] = path
+    return report

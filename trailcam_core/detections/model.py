@@ -38,7 +38,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import option
+from trailcam_core.base import Options, option
 
 #: MegaDetector's own detection classes.
 MD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
@@ -74,8 +74,10 @@ def coarse_class(name: Any) -> str:
 
 
 @dataclass
-class DetectionOptions:
+class DetectionOptions(Options):
     """How a detections file becomes labels (shared by the CLI, the nodes and the app)."""
+
+    STAGE = "detections"
 
     threshold: float = option(DEFAULT_THRESHOLD, "Detection confidence an image's best detection must reach; "
                               "below it the image is 'empty' (MegaDetector's typical value is 0.2, "

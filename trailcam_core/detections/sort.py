@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import (atomic_path, BatchReport, confine, ensure, is_placed, option, place_file,
+from trailcam_core.base import (Options, atomic_path, BatchReport, confine, ensure, is_placed, option, place_file,
                                 safe_relative, TrailcamError, UnsafePathError)
 from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, Detections
 from trailcam_core.detections.read import read_detections
@@ -33,8 +33,10 @@ SORT_MODES = ("copy", "hardlink", "symlink")
 
 
 @dataclass
-class SortOptions:
+class SortOptions(Options):
     """How ``trailcam detections sort`` lays out the images."""
+
+    STAGE = "sort"
 
     threshold: float = option(DEFAULT_THRESHOLD, "Detection confidence an image's best detection must reach "
                               "(below it the image is 'empty')", min=0.0, max=1.0, step=0.01)

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageFilter
 
-from trailcam_core.base import (atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option,
+from trailcam_core.base import (Options, atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option,
                                 ProgressCallback, TrailcamError)
 
 PYRAMID_VERSION = "pyramid-v1"
@@ -45,8 +45,10 @@ Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], Iterable[Ima
 
 
 @dataclass
-class EmbedOptions:
+class EmbedOptions(Options):
     """How image features are computed (shared by ``trailcam embed`` and ``trailcam mosaic``)."""
+
+    STAGE = "embed"
 
     features: str = option("clip", "Feature type: open_clip image embeddings, or the model-free image pyramid "
                            "(blurred copies at several scales)", choices=("clip", "pyramid"))

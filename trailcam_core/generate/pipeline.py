@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from trailcam_core.base import atomic
+from trailcam_core.base import Options, atomic
 from trailcam_core.base import Cancelled, ensure, option, ProgressCallback, TrailcamError
 from trailcam_core.models import load_sdxl, model_kind
 
@@ -32,8 +32,10 @@ _FAMILY_BY_CONTEXT = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 
 
 @dataclass
-class GenerateOptions:
+class GenerateOptions(Options):
     """Everything that, with the base model and the LoRAs, reproduces an image."""
+
+    STAGE = "generate"
 
     prompt: str = option("trailcam photo, coyote, night-flash", "What to generate")
     negative_prompt: str = option("", "What to avoid")

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import atomic_path, BatchReport, option, TrailcamError
+from trailcam_core.base import Options, atomic_path, BatchReport, option, TrailcamError
 
 UNLABELLED = "unlabelled"
 
@@ -133,7 +133,9 @@ def annotation_table(source) -> pd.DataFrame:
 
 
 @dataclass
-class ChartOptions:
+class ChartOptions(Options):
+    STAGE = "chart"
+
     per: str = option("annotation", "Count one row per annotation (detection) or one per image",
                       choices=("annotation", "image"))
     top: int = option(0, "Show only the N largest categories in the bar chart (0: all)", min=0)

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from trailcam_core.base import option, TrailcamError
+from trailcam_core.base import Options, option, TrailcamError
 from trailcam_core.lora.kohya import TARGET_CHOICES
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy", "adafactor")
@@ -19,7 +19,9 @@ SAVE_PRECISIONS = ("fp16", "bf16", "fp32")
 
 
 @dataclass
-class TrainOptions:
+class TrainOptions(Options):
+    STAGE = "train"
+
     # what is learned
     rank: int = option(16, "LoRA rank (network dim)", min=1, max=256)
     alpha: float = option(8.0, "LoRA alpha: the update is scaled by alpha / rank", min=0.01, max=1024)

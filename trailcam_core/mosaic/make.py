@@ -32,7 +32,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from trailcam_core.base import BatchReport, ensure, is_within, option, ProgressCallback, TrailcamError, write_json
+from trailcam_core.base import check_options, Options, BatchReport, ensure, is_within, option, ProgressCallback, TrailcamError, write_json
 from trailcam_core.embed import collect_records, embed_images, Embeddings, EmbedOptions, Source
 from trailcam_core.mosaic import layout as _layout
 from trailcam_core.mosaic.dpq import dpq
@@ -42,8 +42,10 @@ __all__ = ["MosaicOptions", "GridLayout", "compute_layout", "make_mosaic", "vali
 
 
 @dataclass
-class MosaicOptions:
+class MosaicOptions(Options):
     """How the grid is laid out and what is drawn."""
+
+    STAGE = "mosaic"
 
     layout: str = option("flas", "Grid layout: flas sorts features straight onto the grid (fast, scales to "
                          "50,000+); lap = 2D embedding + linear assignment (ImageRearranger)", choices=("flas", "lap"))
@@ -90,17 +92,11 @@ class GridLayout:
 
 
 def validate(options: MosaicOptions) -> None:
-    """Check option values against their documented choices and ranges (the faces pass them raw)."""
+    """Check option values (declared choices and ranges, and the background colour); building the
+    options already checks the declared ones, this repeats it for an object changed since."""
     from PIL import ImageColor
 
-    from trailcam_core.base import describe
-
-    for info in describe(MosaicOptions):
-        value = getattr(options, info.name)
-        if info.choices and value not in info.choices:
-            raise TrailcamError(f"mosaic option {info.name}={value!r}: choose one of {', '.join(info.choices)}")
-        if info.min is not None and value < info.min or info.max is not None and value > info.max:
-            raise TrailcamError(f"mosaic option {info.name}={value!r} is outside {info.min}..{info.max}")
+    check_options(options)
     try:
         ImageColor.getrgb(options.background)
     except ValueError:

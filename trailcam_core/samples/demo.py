@@ -1,11 +1,8 @@
 """The demo job on the bundled synthetic sample: subset -> sort -> chart -> crop -> tags -> mosaic.
 
 ``run_demo(out_dir, progress)`` returns a dict of what it made (paths and counts), so faces can
-print or show it and later stages can extend the pipeline by adding steps to ``DEMO_STEPS``::
-
-    def my_step(ctx: dict, progress) -> None:   # ctx holds the outputs so far
-        ctx["crops"] = crop_batch(ctx["subset"].records(), ctx["out_dir"] / "crops", ...).outputs
-    DEMO_STEPS.append(("crop", my_step))
+print or show it.  Progress is reported per step: ``done`` counts finished steps and the message
+carries the running step's own progress (``"crop 12/48 IMG_0012"``).
 """
 from __future__ import annotations
 
@@ -13,25 +10,22 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
-from trailcam_core.base import ensure
+from trailcam_core.base import ProgressCallback, ensure
 
-# (name, function(ctx, progress)); each step reads and adds entries of ctx.
-DEMO_STEPS: list[tuple[str, Callable]] = []
 DEMO_LOCATIONS = ["26", "38", "43"]
 
 
 def _step_subset(ctx: dict, progress) -> None:
-    from trailcam_core.ingest import load_dataset
     from trailcam_core.samples.synthetic import ensure_sample
-    from trailcam_core.subset import make_subset, SubsetOptions
+    from trailcam_core.subset import SubsetOptions, load_subset
 
     sample = ensure_sample(ctx.get("sample_dir"))
-    ds = load_dataset(sample)
-    sub = make_subset(ds, SubsetOptions(locations=DEMO_LOCATIONS))
+    sub = load_subset(sample, SubsetOptions(locations=DEMO_LOCATIONS), progress=progress)
+    ds = sub.dataset
     out = ctx["out_dir"]
-    ctx.update(sample=sample, dataset=ds, subset=sub, n_images=len(sub),
-               subset_json=sub.write_cct(out / "subset.json"))
-    ctx["manifest_csv"], ctx["manifest_parquet"] = sub.write_manifest(out / "manifest")
+    saved = sub.save(out)
+    ctx.update(sample=sample, dataset=ds, subset=sub, n_images=len(sub), subset_json=saved["json"],
+               manifest_csv=saved["manifest"], manifest_parquet=saved["parquet"])
 
 
 def _step_sort(ctx: dict, progress) -> None:
@@ -43,11 +37,15 @@ def _step_chart(ctx: dict, progress) -> None:
     from trailcam_core.ingest import charts
 
     sub, out = ctx["subset"], ctx["out_dir"]
+    report = ensure(progress)
+    report(0, 2, "categories.png")
     ctx["chart_categories"] = charts.category_bar_chart(charts.annotation_table(sub), out / "categories.png",
                                                         title="Annotations per category (synthetic sample)",
                                                         unit="annotations")
+    report(1, 2, "locations.png")
     ctx["chart_locations"] = charts.location_heatmap(charts.image_table(sub), out / "locations.png",
                                                      title="Images per location and label", unit="images")
+    report(2, 2, "locations.png")
 
 
 def _step_crop(ctx: dict, progress) -> None:
@@ -81,13 +79,23 @@ def _step_mosaic(ctx: dict, progress) -> None:
     ctx.update(mosaic=report.outputs.get("mosaic", out), mosaic_viewer=report.outputs.get("viewer", out))
 
 
-DEMO_STEPS.extend([("subset", _step_subset), ("sort", _step_sort), ("chart", _step_chart),
-                   ("crop", _step_crop), ("tags", _step_tags), ("mosaic", _step_mosaic)])
+# (name, function(ctx, progress)), in order; each step reads and adds entries of ctx.
+STEPS: tuple[tuple[str, Callable], ...] = (("subset", _step_subset), ("sort", _step_sort), ("chart", _step_chart),
+                                           ("crop", _step_crop), ("tags", _step_tags), ("mosaic", _step_mosaic))
+
+
+def step_progress(progress: ProgressCallback, step: int, steps: int, name: str) -> ProgressCallback:
+    """The callback a step reports through: ``progress`` sees ``step`` of ``steps`` done and the
+    step's own ``done/total`` in the message."""
+    def report(done: int, total: int, message: str = "", preview=None) -> None:
+        own = f" {done}/{total}" if total else ""
+        progress(step, steps, f"{name}{own}" + (f" {message}" if message else ""), preview)
+    return report
 
 
 def run_demo(out_dir: str | os.PathLike = "trailcam-demo", progress=None,
              sample_dir: Optional[str | os.PathLike] = None) -> dict:
-    """Run every step of DEMO_STEPS on the synthetic sample, writing under ``out_dir``.
+    """Run every step of :data:`STEPS` on the synthetic sample, writing under ``out_dir``.
 
     Returns the outputs: ``sample`` (JSON path), ``subset_json``, ``manifest_csv``,
     ``manifest_parquet``, ``sorted`` (folder), ``chart_categories``, ``chart_locations``,
@@ -96,11 +104,10 @@ def run_demo(out_dir: str | os.PathLike = "trailcam-demo", progress=None,
     cb = ensure(progress)
     ctx: dict = {"out_dir": Path(out_dir), "sample_dir": sample_dir}
     ctx["out_dir"].mkdir(parents=True, exist_ok=True)
-    steps = list(DEMO_STEPS)
-    for k, (name, fn) in enumerate(steps):
-        cb(k, len(steps), name)
-        fn(ctx, None)
-    cb(len(steps), len(steps), "done")
+    for k, (name, fn) in enumerate(STEPS):
+        cb(k, len(STEPS), name)
+        fn(ctx, step_progress(cb, k, len(STEPS), name))
+    cb(len(STEPS), len(STEPS), "done")
     return ctx
 
 

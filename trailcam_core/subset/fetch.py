@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from trailcam_core.base import BatchReport, Cancelled, confine, ensure, option, TrailcamError, UnsafePathError
+from trailcam_core.base import Options, BatchReport, Cancelled, confine, ensure, option, TrailcamError, UnsafePathError
 
 LILA_GCS = "https://storage.googleapis.com/public-datasets-lila/caltech-unzipped/cct_images/"
 LILA_AZURE = "https://lilawildlife.blob.core.windows.net/lila-wildlife/caltech-unzipped/cct_images/"
@@ -36,7 +36,9 @@ USER_AGENT = "trailcam-curation (+https://lila.science)"
 
 
 @dataclass
-class FetchOptions:
+class FetchOptions(Options):
+    STAGE = "fetch"
+
     base_url: str = option(LILA_GCS, "URL prefix each file_name is appended to (LILA's GCS bucket by default)")
     workers: int = option(8, "Parallel downloads", min=1, max=64)
     retries: int = option(3, "Extra attempts for a failed or short download (resuming where it stopped)",

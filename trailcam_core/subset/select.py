@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import (atomic_path, BatchReport, ensure, flat_name, ImageRecord, is_placed, option,
+from trailcam_core.base import (Options, atomic_path, BatchReport, ensure, flat_name, ImageRecord, is_placed, option,
                                 place_file, TrailcamError, UnsafePathError, write_bytes)
 from trailcam_core.ingest import build_records, Dataset, EMPTY, sort_locations
 
@@ -30,9 +30,15 @@ SORT_MODES = ("copy", "hardlink", "symlink")
 UNLABELLED = "unlabelled"
 
 
+SUBSET_JSON = "subset.json"      # the file names a saved subset has, in every face
+MANIFEST_STEM = "manifest"
+
+
 @dataclass
-class SubsetOptions:
+class SubsetOptions(Options):
     """What to keep. Empty lists and zero caps mean "no filter"."""
+
+    STAGE = "subset"
 
     locations: list[str] = option([], "Locations to keep (all when empty)")
     categories: list[str] = option([], "Keep images carrying any of these categories (all when empty)")
@@ -92,6 +98,14 @@ class Subset:
     def write_manifest(self, stem: str | os.PathLike) -> tuple[Path, Path]:
         """Write ``<stem>.csv`` and ``<stem>.parquet``: one row per image with its labels and path."""
         return write_manifest(self.dataset, self.images, self.annotations, stem)
+
+    def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
+        """Write the subset the way every face does: ``OUT/subset.json`` (COCO Camera Traps) and
+        ``OUT/manifest.csv`` + ``OUT/manifest.parquet``.  Returns {"json", "manifest", "parquet"}."""
+        out = Path(out_dir)
+        json_path = self.write_cct(out / SUBSET_JSON)
+        csv_path, parquet_path = self.write_manifest(out / MANIFEST_STEM)
+        return {"json": json_path, "manifest": csv_path, "parquet": parquet_path}
 
     def sort_images(self, out_dir: str | os.PathLike, mode: str = "copy", progress=None) -> BatchReport:
         """Place images into ``out_dir/Sorted/<label>/`` by copy, hardlink or symlink (see sort_images)."""

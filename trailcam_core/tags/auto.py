@@ -32,15 +32,17 @@ from PIL import Image
 
 from trailcam_core.tags.artifacts import artifact_score
 from trailcam_core.tags.model import Tag
-from trailcam_core.base import ensure, IMAGE_EXTENSIONS, ImageRecord, option, ProgressCallback, TrailcamError
+from trailcam_core.base import Options, ensure, IMAGE_EXTENSIONS, ImageRecord, option, ProgressCallback, TrailcamError
 
 STATE_WARNING = "curation state"
 TAGGER_VERSION = 2        # bump when a pixel measurement changes: earlier results are then redone
 
 
 @dataclass
-class TagOptions:
+class TagOptions(Options):
     """Parameters of the auto-tagging stage (CLI flags, node inputs and Gradio controls read these)."""
+
+    STAGE = "tag"
 
     artifact_threshold: float = option(0.5, "Artifact score (0..1) at or above which a frame is tagged 'glitch'",
                                        min=0.0, max=1.0, step=0.01)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from trailcam_core.base import (BatchReport, ensure, is_within, option, ProgressCallback, TrailcamError,
+from trailcam_core.base import (Options, BatchReport, ensure, is_within, option, ProgressCallback, TrailcamError,
                                 write_json, write_text)
 from trailcam_core.tags.model import TAG_KEYS, Tag, tag_text
 
@@ -43,8 +43,10 @@ TAG_FREQUENCY_NAME = "tag_frequency.json"
 
 
 @dataclass
-class CaptionOptions:
+class CaptionOptions(Options):
     """How captions are written (CLI flags, node inputs and Gradio controls read these)."""
+
+    STAGE = "caption"
 
     template: str = option(DEFAULT_TEMPLATE, "Caption template over tag fields: {trigger} {species} "
                            "{time_of_day} {artifact} {location} {info_bar} {tags} or a hand-added tag key")

@@ -32,15 +32,17 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image
 
-from trailcam_core.base import (BatchReport, DataError, ensure, ImageRecord, option, ProgressCallback,
+from trailcam_core.base import (Options, BatchReport, DataError, ensure, ImageRecord, option, ProgressCallback,
                                 TrailcamError, write_json)
 
 ZERO_SHOT_PREFIX = "zero-shot "
 
 
 @dataclass
-class ClassifyOptions:
+class ClassifyOptions(Options):
     """Zero-shot classification parameters (CLI flags, node inputs and Gradio controls read these)."""
+
+    STAGE = "classify"
 
     model: str = option("ViT-B-32", "open_clip model: architecture name, hf-hub:org/repo, local-dir:/path "
                         "or trailcam-tiny (random weights, for tests)")

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 
-from trailcam_core.base import (atomic_path, BatchReport, DataError, ensure, flat_name, ImageRecord, is_within,
+from trailcam_core.base import (Options, atomic_path, BatchReport, DataError, ensure, flat_name, ImageRecord, is_within,
                                 option, ProgressCallback, safe_relative, TrailcamError, write_text)
 from trailcam_core.tags.captions import CaptionEntry, CaptionOptions, write_captions
 from trailcam_core.tags.model import Tag
@@ -347,8 +347,10 @@ def caption_project(project_dir: str | os.PathLike, options: Optional[CaptionOpt
 # ------------------------------------------------------------------------------ export
 
 @dataclass
-class ExportOptions:
+class ExportOptions(Options):
     """Export favourites to a training folder (kohya layout with ``repeats``)."""
+
+    STAGE = "export"
 
     repeats: int = option(0, "kohya repeats: images go to <out>/<repeats>_<name>/ (0: straight into <out>)",
                           min=0, max=1000)

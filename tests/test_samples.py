@@ -125,3 +125,4 @@ def test_full_scale_generator_small(tmp_path):
     assert (ds.annotations.groupby("image_id").size() > 1).any()
     again = sample.write_full_scale_json(tmp_path / "again.json", n_images=3000, n_locations=20, seed=1)
     assert again.read_bytes() == path.read_bytes()
+
