@@ -65,7 +65,7 @@ def test_errors_are_one_clear_line_and_exit_1(capsys, sample_cct, tmp_path):
 
 
 def test_fetch_command_against_local_server(capsys, sample_cct, tmp_path):
-    from test_fetch import Server
+    from http_files import Server
 
     server = Server(Path(sample_cct).parent)
     try:

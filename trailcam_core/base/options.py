@@ -20,6 +20,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
+from trailcam_core.base.errors import TrailcamError
 
 
 def option(default: Any, help: str, *, choices: Optional[Sequence[Any]] = None, min: Optional[float] = None,
@@ -47,7 +48,6 @@ class Options:
 def check_options(options: Any) -> None:
     """Raise :class:`TrailcamError` naming the first option whose value is outside its declared
     choices or bounds, or of the wrong kind (a list where one value belongs, text for a number)."""
-    from trailcam_core.base.errors import TrailcamError
 
     cls = type(options)
     stage = getattr(cls, "STAGE", "") or cls.__name__
@@ -78,7 +78,6 @@ def check_options(options: Any) -> None:
 def parse_list(text: Any, item_kind: type = str, separator: str = ",") -> list:
     """A list option from a face's text box: ``"a, b,, c"`` -> ``["a", "b", "c"]`` (a list passes
     through); items converted to ``item_kind``, a bad item raising TrailcamError naming it."""
-    from trailcam_core.base.errors import TrailcamError
 
     items = list(text) if isinstance(text, (list, tuple)) else [
         s.strip() for s in str(text or "").split(separator) if s.strip()]
@@ -167,6 +166,5 @@ def from_mapping(cls: type, values: dict, strict: bool = True):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if strict and unknown:
-        from trailcam_core.base.errors import TrailcamError
         raise TrailcamError(f"unknown option(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
     return cls(**{k: v for k, v in values.items() if k in names})

@@ -27,6 +27,7 @@ import pandas as pd
 from trailcam_core.base import atomic_path, BatchReport, TrailcamError
 from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, coarse_class, same_class_key
 from trailcam_core.detections.join import JoinResult, as_dataset, as_detections, join
+from trailcam_core.ingest import charts
 
 DEFAULT_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -200,7 +201,6 @@ def write_detection_charts(detections, out_dir, dataset=None, threshold: float =
                            per: str = "detection", classification_threshold: float = 0.0, top: int = 0,
                            strip_prefix: str = "") -> BatchReport:
     """``categories.png`` (the distribution of detections) and ``locations.png`` (location x class)."""
-    from trailcam_core.ingest import charts
 
     table = detection_chart_table(detections, dataset, threshold, per, classification_threshold, strip_prefix)
     if table.empty:

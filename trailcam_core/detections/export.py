@@ -11,6 +11,10 @@ import pandas as pd
 
 from trailcam_core.base import atomic_path, DataError, ensure
 from trailcam_core.detections.model import MD_CATEGORIES, EMPTY, Detections, coarse_class, normalise_name
+from trailcam_core.base import BatchReport, TrailcamError
+from trailcam_core.detections.join import join
+from trailcam_core.detections.read import read_detections
+from trailcam_core.ingest import load_dataset
 
 
 def write_megadetector(source, out_json, threshold: Optional[float] = None, files=None,
@@ -170,10 +174,6 @@ def export_detections(out_json, results=None, dataset=None, *, threshold: Option
 
     Returns a :class:`BatchReport` whose ``outputs["json"]`` is the file written.
     """
-    from trailcam_core.base import BatchReport, TrailcamError
-    from trailcam_core.detections.join import join
-    from trailcam_core.detections.read import read_detections
-    from trailcam_core.ingest import load_dataset
 
     report = BatchReport("detections export")
     if results is not None:

@@ -24,6 +24,7 @@ import pandas as pd
 from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, Detections
 from trailcam_core.detections.read import read_detections
 from trailcam_core.base import ensure, TrailcamError
+from trailcam_core.ingest import Dataset, load_dataset
 
 
 @dataclass
@@ -54,13 +55,11 @@ def as_dataset(dataset, progress=None):
     if hasattr(dataset, "images") and hasattr(dataset, "annotations"):
         parent = getattr(dataset, "dataset", None)
         if parent is not None and not hasattr(dataset, "info"):  # a Subset: its rows, its dataset's root
-            from trailcam_core.ingest import Dataset
 
             return Dataset(dataset.images, dataset.annotations, parent.categories, parent.root,
                            source=parent.source, kind=parent.kind, info=parent.info,
                            skipped=list(parent.skipped), warnings=list(parent.warnings))
         return dataset
-    from trailcam_core.ingest import load_dataset
 
     return load_dataset(dataset, progress=progress)
 
@@ -139,7 +138,6 @@ def apply_detections(dataset, detections, threshold: float = DEFAULT_THRESHOLD, 
     settings in ``dataset.info["detections"]``.  The Dataset keeps its ``kind`` and ``root``, so
     subset, sort, crop (bbox mode) and ``write_cct`` work on it unchanged.
     """
-    from trailcam_core.ingest import Dataset
 
     cb = ensure(progress)
     ds = as_dataset(dataset, progress)

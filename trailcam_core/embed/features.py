@@ -38,6 +38,8 @@ from PIL import Image, ImageFilter
 
 from trailcam_core.base import (Options, atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option,
                                 ProgressCallback, TrailcamError)
+from trailcam_core.models import load_clip, weights_key
+from trailcam_core.base import write_text
 
 PYRAMID_VERSION = "pyramid-v1"
 
@@ -240,7 +242,6 @@ class FeatureCache:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         if not (self.dir / "key.txt").exists():  # says which model a cache folder belongs to
-            from trailcam_core.base import write_text
 
             write_text(self.dir / "key.txt", self.key + "\n")
         dest = self.dir / f"shard-{uuid.uuid4().hex[:12]}.npz"
@@ -266,7 +267,6 @@ def feature_key(options: EmbedOptions) -> str:
     """The cache key of the features ``options`` describe (model + weights, or pyramid settings)."""
     if options.features == "pyramid":
         return f"{PYRAMID_VERSION}|{options.pyramid_size}"
-    from trailcam_core.models import weights_key
 
     return "clip|" + weights_key(options.model, options.pretrained or None)
 
@@ -297,7 +297,6 @@ def embed_images(source: Source, options: Optional[EmbedOptions] = None, cache_d
 
     clip = None
     if options.features == "clip":
-        from trailcam_core.models import load_clip
 
         clip = load_clip(options.model, options.pretrained or None, device=options.device or None)
         key = "clip|" + clip.key

@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 from trailcam_core.base import Options, atomic
 from trailcam_core.base import Cancelled, ensure, option, ProgressCallback, TrailcamError
 from trailcam_core.models import load_sdxl, model_kind
+from trailcam_core.mosaic import make_mosaic
 
 SCHEDULERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc")
 
@@ -487,7 +488,6 @@ def mosaic_of_generations(folder: str | os.PathLike, out_dir: str | os.PathLike,
     The seed made a t-SNE mosaic of its generations; this is the same mosaic core
     (``trailcam_core.mosaic.make_mosaic``) pointed at the generations folder.
     """
-    from trailcam_core.mosaic import make_mosaic
 
     if not Path(folder).is_dir():
         raise TrailcamError(f"generations folder not found: {folder}")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from trailcam_core.base import Options, atomic_path, BatchReport, option, TrailcamError
+from trailcam_core.ingest.dataset import sort_locations
 
 UNLABELLED = "unlabelled"
 
@@ -73,7 +74,6 @@ def category_bar_chart(table: pd.DataFrame, out_png: str | os.PathLike, title: O
 
 def location_category_counts(table: pd.DataFrame, max_locations: int = 60, max_categories: int = 40) -> pd.DataFrame:
     """Counts with locations as rows and categories as columns (largest first, capped)."""
-    from trailcam_core.ingest.dataset import sort_locations
 
     t = _check(table, ("location", "category"))
     pivot = pd.crosstab(t["location"], t["category"])

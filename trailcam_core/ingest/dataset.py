@@ -44,6 +44,7 @@ from trailcam_core.base import (atomic_path, Box, confine, default_home, ImageRe
                                 TrailcamError, write_json)
 from trailcam_core.ingest.cct import ANNOTATION_TABLE_COLUMNS, IMAGE_COLUMNS, STANDARD_IMAGE_FIELDS
 from trailcam_core.ingest.folder import list_media, listing_key, scan_folder
+from trailcam_core.base import ensure
 
 LOADER_VERSION = 6
 
@@ -239,7 +240,6 @@ def load_dataset(source: str | os.PathLike, bboxes: Optional[str | os.PathLike] 
         ds = _read_cache(cache, key, root) if key is not None else None
         if ds is not None:
             return placed(ds)
-    from trailcam_core.base import ensure
 
     report = ensure(progress)
     report(0, 3, f"reading {source.name}")

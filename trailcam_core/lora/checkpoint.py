@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from trailcam_core.base import TrailcamError
+from trailcam_core.lora.kohya import save_lora
 
 STATE = "state.json"
 ADAPTER = "adapter.safetensors"
@@ -89,8 +90,6 @@ def save_checkpoint(folder: Path, state: dict, adapter: dict, training_state: di
     """Write one checkpoint folder atomically (temp folder + rename)."""
     import torch
     from safetensors.torch import save_file
-
-    from trailcam_core.lora.kohya import save_lora
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,8 @@ from trailcam_core.embed import collect_records, embed_images, Embeddings, Embed
 from trailcam_core.mosaic import layout as _layout
 from trailcam_core.mosaic.dpq import dpq
 from trailcam_core.mosaic.layout import embed_2d, grid_shape, sort_features
+from trailcam_core.mosaic.render import render_mosaic, save_image, scatter_plot, spread_sample
+from trailcam_core.mosaic.viewer import write_viewer
 
 __all__ = ["MosaicOptions", "GridLayout", "compute_layout", "make_mosaic", "validate", "dpq", "grid_shape", "embed_2d"]
 
@@ -174,8 +176,6 @@ def make_mosaic(source: Union[Source, Embeddings], out_dir: str | os.PathLike, o
     ``source``: a folder, a list of image paths, ImageRecords, an ``Embeddings`` or an ``.npz``
     written by ``trailcam embed``. Example: ``make_mosaic("gen/", "out/gen-mosaic")``.
     """
-    from trailcam_core.mosaic.render import render_mosaic, save_image, scatter_plot, spread_sample
-    from trailcam_core.mosaic.viewer import write_viewer
 
     options = options or MosaicOptions()
     validate(options)

@@ -11,13 +11,18 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from trailcam_core.base import ProgressCallback, ensure
+from trailcam_core.samples.synthetic import ensure_sample
+from trailcam_core.subset import load_subset, SubsetOptions
+from trailcam_core.ingest import charts
+from trailcam_core.crop import crop_batch, CropOptions
+from trailcam_core.tags import caption_project, CaptionOptions, tag_collection, TagOptions
+from trailcam_core.embed import EmbedOptions
+from trailcam_core.mosaic import make_mosaic, MosaicOptions
 
 DEMO_LOCATIONS = ["26", "38", "43"]
 
 
 def _step_subset(ctx: dict, progress) -> None:
-    from trailcam_core.samples.synthetic import ensure_sample
-    from trailcam_core.subset import SubsetOptions, load_subset
 
     sample = ensure_sample(ctx.get("sample_dir"))
     sub = load_subset(sample, SubsetOptions(locations=DEMO_LOCATIONS), progress=progress)
@@ -34,7 +39,6 @@ def _step_sort(ctx: dict, progress) -> None:
 
 
 def _step_chart(ctx: dict, progress) -> None:
-    from trailcam_core.ingest import charts
 
     sub, out = ctx["subset"], ctx["out_dir"]
     report = ensure(progress)
@@ -49,8 +53,6 @@ def _step_chart(ctx: dict, progress) -> None:
 
 
 def _step_crop(ctx: dict, progress) -> None:
-    from trailcam_core.crop import CropOptions
-    from trailcam_core.crop import crop_batch
 
     report = crop_batch(ctx["subset"], ctx["out_dir"] / "crops",
                         CropOptions(mode="bbox", strip_info_bar=True, size=256, workers=1), progress=progress)
@@ -58,9 +60,6 @@ def _step_crop(ctx: dict, progress) -> None:
 
 
 def _step_tags(ctx: dict, progress) -> None:
-    from trailcam_core.tags import CaptionOptions
-    from trailcam_core.tags import caption_project
-    from trailcam_core.tags import tag_collection, TagOptions
 
     # The crops folder is the curation project: tags, favourites and captions live beside the crops.
     tag_collection(ctx["crops"], options=TagOptions(workers=1), metadata=ctx["subset_json"], progress=progress)
@@ -69,8 +68,6 @@ def _step_tags(ctx: dict, progress) -> None:
 
 
 def _step_mosaic(ctx: dict, progress) -> None:
-    from trailcam_core.embed import EmbedOptions
-    from trailcam_core.mosaic import make_mosaic, MosaicOptions
 
     # Model-free pyramid features: the demo must run offline, with no model weights.
     out = ctx["out_dir"] / "mosaic"

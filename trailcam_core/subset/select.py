@@ -24,6 +24,7 @@ import pandas as pd
 from trailcam_core.base import (Options, atomic_path, BatchReport, ensure, flat_name, ImageRecord, is_placed, option,
                                 place_file, TrailcamError, UnsafePathError, write_bytes)
 from trailcam_core.ingest import build_records, Dataset, EMPTY, sort_locations
+from trailcam_core.ingest import isin, to_pandas
 
 SEQUENCE_POLICIES = ("all", "first", "middle", "one")
 SORT_MODES = ("copy", "hardlink", "symlink")
@@ -152,8 +153,6 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
     a filter leaves nothing, naming it."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from trailcam_core.ingest import isin, to_pandas
 
     o = options or SubsetOptions()
     images, ann = dataset.tables()          # filters run on Arrow columns; only the result becomes pandas

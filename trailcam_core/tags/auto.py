@@ -33,6 +33,9 @@ from PIL import Image
 from trailcam_core.tags.artifacts import artifact_score
 from trailcam_core.tags.model import Tag
 from trailcam_core.base import Options, ensure, IMAGE_EXTENSIONS, ImageRecord, option, ProgressCallback, TrailcamError
+from trailcam_core.ingest import load_dataset
+from trailcam_core.tags.curation import Project
+from trailcam_core.base import BatchReport
 
 STATE_WARNING = "curation state"
 TAGGER_VERSION = 2        # bump when a pixel measurement changes: earlier results are then redone
@@ -329,7 +332,6 @@ def collection_records(source: str | os.PathLike, metadata: Optional[str | os.Pa
     ``metadata`` (a CCT JSON) lends each image its labels, location and capture time, matched by
     image id = the file's stem (crops are written as ``<image_id>.jpg``) or by file name.
     """
-    from trailcam_core.ingest import load_dataset
 
     source = Path(source).expanduser()
     if source.is_dir():
@@ -386,8 +388,6 @@ def tag_collection(source: str | os.PathLike, project_dir: Optional[str | os.Pat
     run resumes. Hand edits survive unless ``options.overwrite_hand``.
     Example: ``tag_collection("crops/", metadata="subset.json")``.
     """
-    from trailcam_core.tags.curation import Project
-    from trailcam_core.base import BatchReport
 
     options = options or TagOptions()
     progress = ensure(progress)

@@ -34,6 +34,9 @@ from PIL import Image
 
 from trailcam_core.base import (Options, BatchReport, DataError, ensure, ImageRecord, option, ProgressCallback,
                                 TrailcamError, write_json)
+from trailcam_core.models import load_clip
+from trailcam_core.tags.auto import folder_records
+from trailcam_core.ingest import load_dataset
 
 ZERO_SHOT_PREFIX = "zero-shot "
 
@@ -86,7 +89,6 @@ def classify_records(records: Iterable[ImageRecord], labels: list[str], options:
 
     ``clip``: an already loaded ``clipmodel.ClipModel`` (else loaded from the options).
     """
-    from trailcam_core.models import load_clip
 
     options = options or ClassifyOptions()
     progress = ensure(progress)
@@ -130,7 +132,6 @@ def classify_to_cct(source: str | os.PathLike, out_json: Optional[str | os.PathL
     options = options or ClassifyOptions()
     source = Path(source).expanduser()
     if source.is_dir():
-        from trailcam_core.tags.auto import folder_records
 
         records = folder_records(source)
         doc = {"info": {"description": f"images of {source.name}"}, "images": [
@@ -138,7 +139,6 @@ def classify_to_cct(source: str | os.PathLike, out_json: Optional[str | os.PathL
         default_out = source / "zeroshot_cct.json"
         labels = list(options.labels)
     elif source.is_file():
-        from trailcam_core.ingest import load_dataset
 
         ds = load_dataset(source, image_root=image_root)
         try:
