@@ -126,10 +126,23 @@ def test_the_core_imports_no_face():
 
 
 def test_no_private_name_is_imported_across_modules():
-    bad = [f"{module_name(p)}:{line} imports {name} from {target}"
-           for p in CORE.rglob("*.py") for target, names, line in imports(p)
-           if target.startswith("trailcam_core") for name in names
-           if name.startswith("_") and name != "__version__"]
+    modules = {module_name(p) for p in CORE.rglob("*.py")}
+    bad = []
+    for p in CORE.rglob("*.py"):
+        bad += [f"{module_name(p)}:{line} imports {name} from {target}"
+                for target, names, line in imports(p) if target.startswith("trailcam_core")
+                for name in names if name.startswith("_") and name != "__version__"]
+        # ... nor reached through an imported module (``cct._Image``)
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("trailcam_core"):
+                aliases |= {a.asname or a.name for a in node.names if f"{node.module}.{a.name}" in modules}
+            elif isinstance(node, ast.Import):
+                aliases |= {a.asname for a in node.names if a.asname and a.name in modules}
+        bad += [f"{module_name(p)}:{node.lineno} uses {node.value.id}.{node.attr}"
+                for node in ast.walk(tree) if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and node.attr.startswith("_") and not node.attr.startswith("__")]
     assert not bad, "\n".join(bad)
 
 

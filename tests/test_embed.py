@@ -105,7 +105,7 @@ def test_records_and_path_lists(folder, tmp_path):
         collect_records(folder / "nope")
     with pytest.raises(TrailcamError, match="batch_size"):
         embed_images(folder, EmbedOptions(features="pyramid", batch_size=0))
-    with pytest.raises(TrailcamError, match="unknown features"):
+    with pytest.raises(TrailcamError, match="embed option features=.sift.: choose one of"):
         embed_images(folder, EmbedOptions(features="sift"))
 
 
