@@ -1,0 +1,1 @@
+"""GAN stage (filled below)."""
