@@ -182,3 +182,17 @@ def direction_strip(generator, directions: dict, name: str, seeds, strengths=STR
         rows.append((f"seed {s}\n{TAG_DIRECTIONS.get(name, name)}\n{strengths[0]:+.1f} .. {strengths[-1]:+.1f}",
                      render(generator, zz)))
     return labelled_rows(rows)
+
+
+def parse_strengths(items) -> dict[str, float]:
+    """``["glitch=2", "night-infrared=-1"]`` -> {"glitch": 2.0, "night-infrared": -1.0}."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = str(item).partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise TrailcamError(f"strength {item!r} is not NAME=NUMBER (e.g. glitch=2)") from None
+    return out
