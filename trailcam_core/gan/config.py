@@ -127,6 +127,8 @@ class GanTrainOptions:
                                 max=10_000_000)
     preview_count: int = option(16, "Images in the preview grid", min=1, max=64)
     seed: int = option(0, "Random seed (initial weights, data order, augmentation)", min=0, max=2**31 - 1)
+    time_limit_minutes: float = option(0.0, "Stop after this many minutes and save as at the end (0: no limit)",
+                                       min=0.0, max=1e6)
     mixed_precision: str = option("auto", "Mixed precision (auto: bf16 on a GPU that has it, else none)",
                                   choices=PRECISIONS)
     output_name: str = option("trailcam_gan", "File name of the generator (without .safetensors)")

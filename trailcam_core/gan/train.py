@@ -278,7 +278,11 @@ class GanTrainer:
         t0, step0 = time.perf_counter(), step
         report(step, o.steps, f"training on {len(self.images)} images at {o.size} px on {self.device}")
         try:
+            limit = o.time_limit_minutes * 60.0
             while step < o.steps:
+                if limit and time.perf_counter() - t0 >= limit:
+                    report(step, o.steps, f"time limit of {o.time_limit_minutes:g} minutes reached")
+                    break
                 d, g = self.step()
                 step += 1
                 d_losses.append(d)
@@ -288,7 +292,7 @@ class GanTrainer:
                 if o.checkpoint_every and step % o.checkpoint_every == 0 and step < o.steps:
                     self.save_checkpoint(step, d_losses, g_losses)
                 shown = None
-                if main and o.preview_every and (step % o.preview_every == 0 or step == o.steps):
+                if main and o.preview_every and step % o.preview_every == 0:
                     shown = self.preview()
                     path = self.output_dir / "previews" / f"{o.output_name}-step{step:08d}.png"
                     save_png(shown, path)
@@ -324,6 +328,7 @@ class GanTrainer:
                         "final_d_loss": d_losses[-1] if d_losses else None,
                         "final_g_loss": g_losses[-1] if g_losses else None}
             save_generator(self.generator_path, self.ema.ema_model, training)
+            previews.append(save_png(self.preview(), self.output_dir / f"{o.output_name}.preview.png"))
             atomic.write_json(self.output_dir / f"{o.output_name}.losses.json",
                               {"d_losses": d_losses, "g_losses": g_losses, "steps": step})
             curve({"discriminator": d_losses, "generator": g_losses}, f"{o.output_name}: hinge losses",
