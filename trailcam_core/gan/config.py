@@ -165,6 +165,7 @@ class GanSampleOptions:
     truncation: float = option(1.0, "Truncation: latents are scaled by this (1: full variety, lower: safer, "
                                "more typical images)", min=0.0, max=2.0, step=0.05)
     columns: int = option(0, "Columns of the grid (0: square-ish)", min=0, max=64)
+    grid: bool = option(True, "Also write grid.png into the folder (off: only the samples, e.g. for a mosaic)")
 
 
 @dataclass

@@ -103,7 +103,8 @@ def sample_to_folder(generator, out_dir, options: Optional[GanSampleOptions] = N
                   "directions": {n: s for n, s in (strengths or {}).items() if s}, "size": g.config.size}
         save_png(img, out / f"seed{o.seed + k:08d}.png", {PNG_KEY: json.dumps(params, sort_keys=True)})
         rep.processed += 1
-    rep.outputs["grid"] = save_png(grid(images, o.columns), out / "grid.png")
+    if o.grid:
+        rep.outputs["grid"] = save_png(grid(images, o.columns), out / "grid.png")
     rep.outputs["folder"] = out
     return rep
 
