@@ -118,6 +118,10 @@ class SampleGAN(io.ComfyNode):
             outputs=[io.Image.Output(display_name="images")])
 
     @classmethod
+    def validate_inputs(cls, generator: str | None = None) -> bool | str:
+        return path_error(lambda: generator is None or model_path(KIND, generator, "generator"))
+
+    @classmethod
     def execute(cls, generator: str, seed: int, count: int, truncation: float, **strengths) -> io.NodeOutput:
         path = model_path(KIND, generator, "generator")
         wanted = {name: float(strengths.get(f"strength_{name.replace('-', '_')}", 0.0)) for name in TAG_DIRECTIONS}

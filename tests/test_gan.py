@@ -110,7 +110,7 @@ def test_resume_with_another_config_names_the_mismatch(images, tmp_path):
 
 
 def test_export_reloads_and_reproduces_samples_bit_for_bit(images, tmp_path):
-    result = train_gan(images, tmp_path, GanTrainOptions(**TINY, steps=3, preview_every=3, preview_count=4))
+    result = train_gan(images, tmp_path, GanTrainOptions(**{**TINY, "preview_every": 3, "preview_count": 4}, steps=3))
     config, training = read_generator_metadata(result.generator_path)
     assert config.size == 64 and training["steps"] == 3 and training["images"] == len(images)
     assert json.loads(result.generator_path.with_suffix(".json").read_text())["config"]["z_dim"] == 16
@@ -209,8 +209,8 @@ def test_steer_fits_saves_and_moves_samples(images, tmp_path):
     result = train_gan(images, tmp_path / "run", GanTrainOptions(**TINY, steps=2))
 
     def by_glitch_score(tags, threshold):
-        # the tagger's own artifact score, split at its median (a toy generator has no clean/glitch split)
-        s = np.array([t["artifact_score"] for t in tags])
+        # the tagger's brightness split at its median: a two-step generator has no clean/glitch split yet
+        s = np.array([t["brightness"] for t in tags])
         return {"glitch": s >= np.median(s)}
 
     steer = fit_directions(result.generator_path, GanSteerOptions(samples=80, batch_size=40, min_class=5,
@@ -227,4 +227,4 @@ def test_steer_fits_saves_and_moves_samples(images, tmp_path):
     with pytest.raises(TrailcamError, match="no direction named 'day'"):
         generate(g, 0, 1, directions=dirs, strengths={"day": 1.0})
     tags = tag_pixels(Image.fromarray(plain.astype(np.uint8)))
-    assert set(tags) == {"time_of_day", "artifact_score", "info_bar"}
+    assert set(tags) == {"time_of_day", "artifact_score", "info_bar", "brightness", "colourfulness"}

@@ -46,9 +46,11 @@ def tag_pixels(img: Image.Image) -> dict:
     bar = detect_info_bar(img)
     top, bottom = int(getattr(bar, "top", 0) or 0), int(getattr(bar, "bottom", 0) or 0)
     body = rgb[top: rgb.shape[0] - bottom] if top + bottom < rgb.shape[0] - 16 else rgb
-    tod, _ = time_of_day(image_statistics(body))
+    stats = image_statistics(body)
+    tod, _ = time_of_day(stats)
     score, _ = artifact_score(body)
-    return {"time_of_day": tod, "artifact_score": float(score),
+    return {"time_of_day": tod, "artifact_score": float(score), "brightness": stats["brightness"],
+            "colourfulness": stats["colourfulness"],
             "info_bar": "both" if top and bottom else "top" if top else "bottom" if bottom else "none"}
 
 
