@@ -80,3 +80,19 @@ def test_cli_bad_input_is_one_clear_line(tmp_path):
     assert proc.returncode == 1 and "generator file not found" in proc.stderr
     proc = _cli("train", few, "--out", tmp_path / "run", "--size", "100")
     assert proc.returncode == 2 and "invalid choice: 100" in proc.stderr
+
+
+def test_accelerate_launch_with_two_processes_trains_one_generator(sample_cct, tmp_path):
+    """`accelerate launch` (2 CPU processes, gloo, DDP): each process draws its own batches, the
+    main one alone reports and writes."""
+    out = tmp_path / "multi"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+    run = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "-m", "trailcam_cli", "gan", "train", str(sample_cct.parent), "--out", str(out),
+                          "--steps", "2", "--mixed-precision", "no", *TINY],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("gan train: 2 done") == 1, run.stdout
+    assert json.loads((out / "trailcam_gan.losses.json").read_text())["steps"] == 2
+    assert (out / "trailcam_gan.safetensors").is_file()

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def run_train(args) -> int:
         if saved:
             print(f"checkpoint saved: {saved[-1]} (continue with --resume latest)", file=sys.stderr)
         raise
+    if int(os.environ.get("RANK", "0") or 0) != 0:      # under `accelerate launch` the main process reports
+        return 0
     return finish(result.to_report(), json_out=args.json)
 
 

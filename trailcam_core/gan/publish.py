@@ -59,27 +59,26 @@ def train_or_reuse(data, work_dir, options: GanTrainOptions, dest, resume: bool 
     """Make ``dest`` the generator trained on ``data`` with ``options`` (see the module docstring)."""
     work, dest = Path(work_dir), Path(dest)
     images = load_images(data, options.size, exclude=work)
-    trainer, resumed = None, None
-    if resume and list_checkpoints(work):
-        try:
-            trainer = GanTrainer(images, work, dataclasses.replace(options, resume="latest"))
-            resumed = read_state(list_checkpoints(work)[-1]).get("step")
-            if resumed is not None and resumed >= options.steps:
-                resumed = None
-                trainer = None
-        except TrailcamError as exc:
-            log.info("%s: starting afresh (%s)", options.output_name, exc)
-            trainer = None
-    if trainer is None:
-        trainer = GanTrainer(images, work, dataclasses.replace(options, resume=""))
-        if list_checkpoints(work):                 # stale checkpoints of other settings would mislead a resume
-            shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    trainer = GanTrainer(images, work, dataclasses.replace(options, resume=""))
     key = trainer.training_key()
     done = _read_json(work / PUBLISHED)
     if done.get("key") == key and dest.is_file() and done.get("size") == dest.stat().st_size:
         losses = _read_json(work / f"{options.output_name}.losses.json")
         return GanTrainOutcome(dest, False, int(done.get("steps", 0)), losses.get("d_losses", []),
                                losses.get("g_losses", []), skipped=list(images.skipped))
+    resumed = None
+    if resume and list_checkpoints(work):
+        try:       # continue an interrupted run (or a shorter one) when its checkpoint fits
+            step = int(read_state(list_checkpoints(work)[-1]).get("step", 0))
+            if step < options.steps:
+                trainer = GanTrainer(images, work, dataclasses.replace(options, resume="latest"))
+                resumed = step
+        except TrailcamError as exc:
+            log.info("%s: starting afresh (%s)", options.output_name, exc)
+    if resumed is None and list_checkpoints(work):
+        # checkpoints of other settings in this run folder would pass for the new run's: clear them
+        log.info("%s: clearing the checkpoints of an earlier run in %s", options.output_name, work)
+        shutil.rmtree(work / "checkpoints", ignore_errors=True)
     with training_context():
         result = trainer.run(progress)
     with atomic_path(dest) as tmp:

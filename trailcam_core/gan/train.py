@@ -120,7 +120,7 @@ class GanTrainer:
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         import torch
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
         from accelerate.state import AcceleratorState
         from ema_pytorch import EMA
 
@@ -128,7 +128,9 @@ class GanTrainer:
 
         o = self.options
         AcceleratorState._reset_state(reset_partial_state=False)
-        self.accelerator = acc = Accelerator(mixed_precision=self.precision)
+        # D's decoders take no part in the generator's update: DDP must allow unused parameters
+        self.accelerator = acc = Accelerator(mixed_precision=self.precision, kwargs_handlers=[
+            DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.device = acc.device
         g, d = build_models(self.config, o.seed)
         g, d = g.to(self.device), d.to(self.device)
