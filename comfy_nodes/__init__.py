@@ -20,6 +20,7 @@ _MODULES = {
     "embed": ["EmbedImages"],
     "mosaic": ["MosaicLayout"],
     "train": ["TrainLoRA"],
+    "gan": ["TrainGAN", "SampleGAN"],
 }
 
 

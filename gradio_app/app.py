@@ -29,6 +29,7 @@ TABS = [
     ("mosaic", "Mosaic"),
     ("train", "Train LoRA"),
     ("generate", "Generate"),
+    ("gan", "GAN"),
 ]
 
 CSS = """

@@ -138,14 +138,15 @@ def types_match(out_type: str, in_type: str) -> bool:
 # ----------------------------------------------------------------------------- building
 
 
-def build(name: str, info: dict) -> tuple[dict, dict]:
-    """The UI-format and API-format workflow of ``SPEC[name]`` (widget defaults from ``info``)."""
+def build(name: str, info: dict, spec: Optional[list] = None) -> tuple[dict, dict]:
+    """The UI-format and API-format workflow of ``SPEC[name]`` or ``spec`` (widget defaults from ``info``)."""
+    spec = SPEC[name] if spec is None else spec
     nodes, links, api = [], [], {}
-    by_id = {n[0]: n for n in SPEC[name]}
+    by_id = {n[0]: n for n in spec}
     link_id = 0
     outgoing: dict[tuple[int, int], list[int]] = {}
     incoming: dict[tuple[int, str], int] = {}
-    for nid, ntype, _, wired in SPEC[name]:
+    for nid, ntype, _, wired in spec:
         for inp, (src, slot) in wired.items():
             link_id += 1
             src_type = info[by_id[src][1]]["output"][slot]
@@ -160,7 +161,7 @@ def build(name: str, info: dict) -> tuple[dict, dict]:
         return depth[nid]
 
     rows: dict[int, int] = {}
-    for order, (nid, ntype, values, wired) in enumerate(SPEC[name]):
+    for order, (nid, ntype, values, wired) in enumerate(spec):
         defn = info[ntype]
         col = level(nid)
         row = rows.get(col, 0)
