@@ -29,7 +29,10 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from trailcam_core.gan import GanEvalOptions, GanTrainOptions, evaluate_generator, load_images, train_gan  # noqa: E402
+from trailcam_core.gan.config import GanEvalOptions, GanTrainOptions
+from trailcam_core.gan.evaluate import evaluate_generator
+from trailcam_core.gan.data import load_images
+from trailcam_core.gan.train import train_gan
 from trailcam_core.gan.metrics import PyramidFeatures, make_extractor  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "cct-sample"

@@ -8,8 +8,9 @@ from comfy_api.latest import io, ui
 
 import folder_paths
 
-from trailcam_core.errors import TrailcamError
-from trailcam_core.gan import GanTrainOptions, TAG_DIRECTIONS, generate, load_directions, load_generator, train_or_reuse
+from trailcam_core.base import TrailcamError
+from trailcam_core.gan import (GanTrainOptions, generate, load_directions, load_generator, TAG_DIRECTIONS,
+                               train_or_reuse)
 from trailcam_core.gan.pictures import curve
 
 from ._common import (CATEGORY, ComfyProgress, fingerprint_path, input_path, model_folder, model_path, option_inputs,

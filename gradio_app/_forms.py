@@ -5,8 +5,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import gradio as gr
 
-from trailcam_core.base import describe, from_mapping, OptionInfo, parse_list
-from trailcam_core.base import TrailcamError
+from trailcam_core.base import describe, from_mapping, OptionInfo, parse_list, TrailcamError
 
 
 def label_of(name: str) -> str:

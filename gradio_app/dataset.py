@@ -9,8 +9,7 @@ import gradio as gr
 from trailcam_core.ingest import charts
 from trailcam_core.subset import select as core_subset
 from trailcam_core.detections import DetectionOptions
-from trailcam_core.subset import load_source
-from trailcam_core.subset import fetch_images, FetchOptions
+from trailcam_core.subset import fetch_images, FetchOptions, load_source
 
 from ._common import (AppContext, OptionForm, event_fn, existing, long_job, report_markdown, stop_button,
                       thumbnail)

@@ -7,10 +7,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from trailcam_core.errors import Cancelled, TrailcamError
-from trailcam_core.gan import (TAG_DIRECTIONS, GanEvalOptions, GanInterpolateOptions, GanSampleOptions,
-                               GanSteerOptions, GanTrainOptions, evaluate_generator, fit_directions,
-                               interpolation_video, load_directions, sample_to_folder, train_gan)
+from trailcam_core.base import Cancelled, TrailcamError
+from trailcam_core.gan import (evaluate_generator, fit_directions, GanEvalOptions, GanInterpolateOptions,
+                               GanSampleOptions, GanSteerOptions, GanTrainOptions, interpolation_video,
+                               load_directions, sample_to_folder, TAG_DIRECTIONS, train_gan)
 from trailcam_core.gan.checkpoint import list_checkpoints
 
 from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, watch

@@ -42,7 +42,7 @@ if __name__ == "__main__":
     import tempfile
 
     from comfy_harness import prepare_test_inputs, start_comfy
-    from trailcam_core.sample import ensure_sample
+    from trailcam_core.samples.synthetic import ensure_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         sample = ensure_sample(Path(tmp) / "sample")

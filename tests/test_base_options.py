@@ -6,16 +6,22 @@ from dataclasses import dataclass
 
 import pytest
 
-from trailcam_core.base import Options, TrailcamError, check_options, describe, option, parse_list
-from trailcam_core.crop import CropOptions
-from trailcam_core.detections import DetectionOptions, SortOptions
-from trailcam_core.embed import EmbedOptions
-from trailcam_core.generate import GenerateOptions
-from trailcam_core.ingest import ChartOptions
-from trailcam_core.lora import TrainOptions
-from trailcam_core.mosaic import MosaicOptions
-from trailcam_core.subset import FetchOptions, SubsetOptions
-from trailcam_core.tags import CaptionOptions, ClassifyOptions, ExportOptions, TagOptions
+from trailcam_core.base.options import Options, check_options, describe, option, parse_list
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.crop.geometry import CropOptions
+from trailcam_core.detections.model import DetectionOptions
+from trailcam_core.detections.sort import SortOptions
+from trailcam_core.embed.features import EmbedOptions
+from trailcam_core.generate.pipeline import GenerateOptions
+from trailcam_core.ingest.charts import ChartOptions
+from trailcam_core.lora.options import TrainOptions
+from trailcam_core.mosaic.make import MosaicOptions
+from trailcam_core.subset.fetch import FetchOptions
+from trailcam_core.subset.select import SubsetOptions
+from trailcam_core.tags.captions import CaptionOptions
+from trailcam_core.tags.classify import ClassifyOptions
+from trailcam_core.tags.curation import ExportOptions
+from trailcam_core.tags.auto import TagOptions
 
 EVERY_STAGE = [CropOptions, DetectionOptions, SortOptions, EmbedOptions, GenerateOptions, ChartOptions,
                TrainOptions, MosaicOptions, FetchOptions, SubsetOptions, CaptionOptions, ClassifyOptions,

@@ -85,7 +85,7 @@ def test_fetch_command_against_local_server(capsys, sample_cct, tmp_path):
 
 def test_demo_prints_where_outputs_are(capsys, tmp_path, monkeypatch):
     from trailcam_cli import _common
-    from trailcam_core.base import TqdmProgress
+    from trailcam_core.base.progress import TqdmProgress
     from trailcam_core.samples.demo import STEPS
 
     shown = []

@@ -12,10 +12,13 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from trailcam_core.errors import Cancelled, TrailcamError  # noqa: E402
-from trailcam_core.gan import (GanConfig, GanInterpolateOptions, GanSampleOptions, GanTrainOptions,  # noqa: E402
-                               NonFiniteLoss, generate, interpolation_video, load_generator, load_images,
-                               read_generator_metadata, read_parameters, sample_to_folder, tag_pixels, train_gan)
+from trailcam_core.base.errors import Cancelled, TrailcamError  # noqa: E402
+from trailcam_core.gan.config import GanConfig, GanInterpolateOptions, GanSampleOptions, GanTrainOptions
+from trailcam_core.gan.train import NonFiniteLoss, train_gan
+from trailcam_core.gan.sample import generate, interpolation_video, read_parameters, sample_to_folder
+from trailcam_core.gan.export import load_generator, read_generator_metadata
+from trailcam_core.gan.data import load_images
+from trailcam_core.gan.steer import tag_pixels
 from trailcam_core.gan.checkpoint import list_checkpoints  # noqa: E402
 from trailcam_core.gan.train import GanTrainer  # noqa: E402
 
@@ -176,7 +179,7 @@ def test_sample_folder_pngs_carry_parameters_and_video(images, tmp_path):
 # ------------------------------------------------------------------------------------ two modes
 def _two_mode_set(sample_cct: Path, dest: Path, per_mode: int = 8) -> Path:
     """Day and infrared-night frames of the bundled sample, told apart by the tagger."""
-    from trailcam_core.tags import pixel_tags
+    from trailcam_core.tags.auto import pixel_tags
 
     dest.mkdir(parents=True, exist_ok=True)
     counts = {"day": 0, "night-infrared": 0}
@@ -204,7 +207,8 @@ MODE_STEPS, MODE_LR = 300, 2e-3
 
 
 def test_steer_fits_saves_and_moves_samples(images, tmp_path):
-    from trailcam_core.gan import GanSteerOptions, fit_directions, load_directions
+    from trailcam_core.gan.config import GanSteerOptions
+    from trailcam_core.gan.steer import fit_directions, load_directions
 
     result = train_gan(images, tmp_path / "run", GanTrainOptions(**TINY, steps=2))
 

@@ -45,7 +45,7 @@ def test_cli_train_sample_interpolate_steer_eval(sample_cct, tmp_path):
     assert (tmp_path / "samples" / "grid.png").is_file()
     # a folder of samples is a source for mosaics like any other folder
     _ok(_cli("sample", gen, "--out", tmp_path / "for_mosaic", "--count", "5", "--no-grid"))
-    from trailcam_core.embed import EmbedOptions, embed_images
+    from trailcam_core.embed.features import EmbedOptions, embed_images
     emb = embed_images(tmp_path / "for_mosaic", EmbedOptions(features="pyramid", pyramid_size=16))
     assert len(emb.ids) == 5
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trailcam_core.errors import TrailcamError
-from trailcam_core.gan import fid, fit_direction, kid, memorisation, parse_strengths, prdc_scores
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.gan.metrics import fid, kid, memorisation, prdc_scores
+from trailcam_core.gan.steer import fit_direction, parse_strengths
 from trailcam_core.gan.metrics import PyramidFeatures, make_extractor
 
 

@@ -7,11 +7,14 @@ import json
 import pandas as pd
 import pytest
 
-from trailcam_core.base import TrailcamError
-from trailcam_core.detections import DetectionOptions, apply_detections, export_detections, read_detections
-from trailcam_core.ingest import load_dataset
-from trailcam_core.subset import (MANIFEST_STEM, SUBSET_JSON, SubsetOptions, import_detections, load_source,
-                                  load_subset)
+from trailcam_core.base.errors import TrailcamError
+from trailcam_core.detections.model import DetectionOptions
+from trailcam_core.detections.join import apply_detections
+from trailcam_core.detections.export import export_detections
+from trailcam_core.detections.read import read_detections
+from trailcam_core.ingest.dataset import load_dataset
+from trailcam_core.subset.select import MANIFEST_STEM, SUBSET_JSON, SubsetOptions
+from trailcam_core.subset.load import import_detections, load_source, load_subset
 
 
 def test_load_source_applies_every_detection_option_like_apply_detections(photos, photo_results):

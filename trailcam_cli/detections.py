@@ -134,7 +134,8 @@ def cmd_import(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from trailcam_core.detections import compare, DEFAULT_THRESHOLDS, write_comparison
+    from trailcam_core.detections import compare
+    from trailcam_core.detections import DEFAULT_THRESHOLDS, write_comparison
 
     det, o = _read(args)
     comparison = compare(_dataset(args.dataset), det, threshold=o.threshold,

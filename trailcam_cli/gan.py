@@ -14,12 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from trailcam_core.gan import (GanEvalOptions, GanInterpolateOptions, GanSampleOptions, GanSteerOptions,
-                               GanTrainOptions, evaluate_generator, fit_directions, interpolation_video,
+from trailcam_core.gan import (evaluate_generator, fit_directions, GanEvalOptions, GanInterpolateOptions,
+                               GanSampleOptions, GanSteerOptions, GanTrainOptions, interpolation_video,
                                load_directions, parse_strengths, sample_to_folder, train_gan)
 from trailcam_core.gan import checkpoint as ckpt
-from trailcam_core.options import add_arguments, from_namespace
-from trailcam_core.report import BatchReport
+from trailcam_core.base import add_arguments, BatchReport, from_namespace
 
 from ._common import finish, progress
 

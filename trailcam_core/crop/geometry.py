@@ -21,7 +21,7 @@ from typing import Iterable, NamedTuple, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from trailcam_core.base import Options, Box, option
+from trailcam_core.base import Box, option, Options
 
 __all__ = ["InfoBar", "detect_info_bar", "CropOptions", "crop_box", "crop_image",
            ]

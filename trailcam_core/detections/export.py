@@ -9,9 +9,8 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import atomic_path, DataError, ensure
+from trailcam_core.base import atomic_path, BatchReport, DataError, ensure, TrailcamError
 from trailcam_core.detections.model import MD_CATEGORIES, EMPTY, Detections, coarse_class, normalise_name
-from trailcam_core.base import BatchReport, TrailcamError
 from trailcam_core.detections.join import join
 from trailcam_core.detections.read import read_detections
 from trailcam_core.ingest import load_dataset

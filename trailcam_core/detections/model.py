@@ -38,7 +38,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import Options, option
+from trailcam_core.base import option, Options
 
 #: MegaDetector's own detection classes.
 MD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}

@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import (Options, atomic_path, BatchReport, confine, ensure, is_placed, option, place_file,
+from trailcam_core.base import (atomic_path, BatchReport, confine, ensure, is_placed, option, Options, place_file,
                                 safe_relative, TrailcamError, UnsafePathError)
 from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, Detections
 from trailcam_core.detections.read import read_detections

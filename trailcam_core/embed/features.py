@@ -36,10 +36,9 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageFilter
 
-from trailcam_core.base import (Options, atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option,
-                                ProgressCallback, TrailcamError)
+from trailcam_core.base import (atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option, Options,
+                                ProgressCallback, TrailcamError, write_text)
 from trailcam_core.models import load_clip, weights_key
-from trailcam_core.base import write_text
 
 PYRAMID_VERSION = "pyramid-v1"
 

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 STATE = "state.json"
 MODELS = "models.safetensors"
@@ -126,9 +126,9 @@ def prune(output_dir: Path, keep: int) -> None:
 
 def ema_generator_from_checkpoint(folder: Path, device: str = "cpu"):
     """The EMA generator stored in a checkpoint (for the metric curve over checkpoints)."""
-    from .config import GanConfig
-    from .export import load_matching
-    from .model import Generator
+    from trailcam_core.gan.config import GanConfig
+    from trailcam_core.gan.export import load_matching
+    from trailcam_core.gan.model import Generator
 
     state, tensors, _ = load_checkpoint(folder)
     config = GanConfig.from_dict(state["config"])

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import TrailcamError
-from ..options import option
+from trailcam_core.base import option, TrailcamError
 
 SIZES = (64, 128, 256, 512, 1024)
 AUGMENTS = ("color", "translation", "cutout")
@@ -82,7 +81,7 @@ class GanConfig:
         return cls(**d)
 
     def save(self, path: str | os.PathLike) -> Path:
-        from ..atomic import write_text
+        from trailcam_core.base import write_text
 
         return write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
 

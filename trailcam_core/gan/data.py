@@ -18,9 +18,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import TrailcamError
-from ..folder import IMAGE_EXTENSIONS
-from ..progress import ProgressCallback, ensure
+from trailcam_core.base import ensure, IMAGE_EXTENSIONS, ProgressCallback, TrailcamError
 
 MIN_IMAGES = 8
 

@@ -19,12 +19,11 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from ..atomic import write_json, write_text
-from ..progress import ProgressCallback, ensure
-from .config import GanEvalOptions
-from .data import load_images, to_pil
-from .metrics import FeatureExtractor, fid, kid, make_extractor, memorisation, prdc_scores
-from .pictures import curve, grid, labelled_rows, save_png
+from trailcam_core.base import ensure, ProgressCallback, write_json, write_text
+from trailcam_core.gan.config import GanEvalOptions
+from trailcam_core.gan.data import load_images, to_pil
+from trailcam_core.gan.metrics import FeatureExtractor, fid, kid, make_extractor, memorisation, prdc_scores
+from trailcam_core.gan.pictures import curve, grid, labelled_rows, save_png
 
 
 @dataclass
@@ -58,7 +57,7 @@ class EvalReport:
 
 
 def _samples(generator, n: int, seed: int) -> list[Image.Image]:
-    from .sample import latents, render
+    from trailcam_core.gan.sample import latents, render
 
     return render(generator, latents(range(seed, seed + n), generator.config.z_dim))
 
@@ -74,9 +73,9 @@ def evaluate_generator(generator, real_folder, out_dir, options: Optional[GanEva
     """Score ``generator`` (a file or module) against the images of ``real_folder``; write the report."""
     import torch
 
-    from . import checkpoint as ckpt
-    from .model import build_models
-    from .sample import resolve_generator
+    from trailcam_core.gan import checkpoint as ckpt
+    from trailcam_core.gan.model import build_models
+    from trailcam_core.gan.sample import resolve_generator
 
     o = options or GanEvalOptions()
     cb = ensure(progress)

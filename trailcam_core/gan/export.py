@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..atomic import atomic_path, write_json
-from ..errors import TrailcamError
-from .config import GanConfig
+from trailcam_core.base import atomic_path, TrailcamError, write_json
+from trailcam_core.gan.config import GanConfig
 
 CONFIG_KEY = "trailcam_gan_config"
 TRAINING_KEY = "trailcam_gan_training"
@@ -57,7 +56,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu", expect: Optiona
     import torch
     from safetensors.torch import load_file
 
-    from .model import Generator
+    from trailcam_core.gan.model import Generator
 
     config, _ = read_generator_metadata(path)
     if expect is not None and config.to_dict() != expect.to_dict():

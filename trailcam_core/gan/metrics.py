@@ -20,7 +20,7 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import TrailcamError
+from trailcam_core.base import TrailcamError
 
 
 class FeatureExtractor(Protocol):
@@ -37,7 +37,7 @@ class PyramidFeatures:
         self.name = f"pyramid features ({size} px, {levels} levels; model-free)"
 
     def __call__(self, images):
-        from ..embed import pyramid_features
+        from trailcam_core.embed.features import pyramid_features
 
         f = np.stack([pyramid_features(im, self.size, self.levels) for im in images]).astype(np.float64)
         # pyramid levels have unit energy; scaled so a feature is O(1) per dimension, as Inception's
@@ -49,7 +49,7 @@ class ClipFeatures:
     """open_clip image embeddings (L2-normalised) from real weights."""
 
     def __init__(self, model: str, weights: str):
-        from ..clipmodel import load_clip
+        from trailcam_core.models import load_clip
 
         self.clip = load_clip(model, weights)
         self.name = f"open_clip {model} ({Path(weights).name if os.path.isfile(weights) else weights})"

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
-from .config import GanConfig
+from trailcam_core.gan.config import GanConfig
 
 RECON_SIDE = 64          # side of the discriminator's reconstructions (and of their targets)
 

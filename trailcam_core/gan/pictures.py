@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..atomic import atomic_path
+from trailcam_core.base import atomic_path
 
 
 def grid(images: Sequence[Image.Image], columns: int = 0, pad: int = 2, background=(24, 24, 24)) -> Image.Image:

@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Optional
 
-from ..atomic import atomic_path, write_json
-from ..errors import TrailcamError
-from ..progress import ProgressCallback
-from .checkpoint import list_checkpoints, read_state
-from .config import GanTrainOptions
-from .data import load_images
-from .train import GanTrainer
+from trailcam_core.base import atomic_path, ProgressCallback, TrailcamError, write_json
+from trailcam_core.gan.checkpoint import list_checkpoints, read_state
+from trailcam_core.gan.config import GanTrainOptions
+from trailcam_core.gan.data import load_images
+from trailcam_core.gan.train import GanTrainer
 
 PUBLISHED = "published.json"
 log = logging.getLogger(__name__)

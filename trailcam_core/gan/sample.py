@@ -19,12 +19,10 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import TrailcamError
-from ..progress import ProgressCallback, ensure
-from ..report import BatchReport
-from .config import GanInterpolateOptions, GanSampleOptions
-from .data import to_pil
-from .pictures import grid, save_png
+from trailcam_core.base import BatchReport, ensure, ProgressCallback, TrailcamError
+from trailcam_core.gan.config import GanInterpolateOptions, GanSampleOptions
+from trailcam_core.gan.data import to_pil
+from trailcam_core.gan.pictures import grid, save_png
 
 PNG_KEY = "trailcam_gan"
 
@@ -82,7 +80,7 @@ def resolve_generator(generator):
     if isinstance(generator, (str, os.PathLike)):
         import torch
 
-        from .export import load_generator
+        from trailcam_core.gan.export import load_generator
 
         return load_generator(generator, "cuda" if torch.cuda.is_available() else "cpu"), Path(generator)
     return generator, None
@@ -147,7 +145,7 @@ def write_video(images: Sequence[Image.Image], dest: str | os.PathLike, fps: int
     """Frames -> H.264 mp4 (yuv420p, plays in browsers), written atomically."""
     import av
 
-    from ..atomic import atomic_path
+    from trailcam_core.base import atomic_path
 
     dest = Path(dest)
     w, h = images[0].size

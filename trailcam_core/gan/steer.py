@@ -20,11 +20,9 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 
-from ..atomic import write_json
-from ..errors import TrailcamError
-from ..progress import ProgressCallback, ensure
-from .config import GanSteerOptions
-from .pictures import labelled_rows, save_png
+from trailcam_core.base import ensure, ProgressCallback, TrailcamError, write_json
+from trailcam_core.gan.config import GanSteerOptions
+from trailcam_core.gan.pictures import labelled_rows, save_png
 
 # direction name -> what the user reads
 TAG_DIRECTIONS = {
@@ -39,8 +37,9 @@ STRIP_STRENGTHS = (-3.0, -1.5, 0.0, 1.5, 3.0)
 
 def tag_pixels(img: Image.Image) -> dict:
     """The tags stage's pixel measurements of an in-memory image: time of day, artifact score, info bar."""
-    from ..crop import detect_info_bar
-    from ..tags import artifact_score, image_statistics, time_of_day
+    from trailcam_core.crop import detect_info_bar
+    from trailcam_core.tags.artifacts import artifact_score
+    from trailcam_core.tags.auto import image_statistics, time_of_day
 
     rgb = np.asarray(img.convert("RGB"))
     bar = detect_info_bar(img)
@@ -129,7 +128,7 @@ def load_directions(generator_path: str | os.PathLike, required: bool = False) -
 def tag_samples(generator, count: int, seed: int, batch_size: int = 64,
                 progress: Optional[ProgressCallback] = None) -> tuple[np.ndarray, list[dict]]:
     """Sample ``count`` latents (seeds seed..seed+count-1), render and tag them -> (z, tags)."""
-    from .sample import latents, render
+    from trailcam_core.gan.sample import latents, render
 
     cb = ensure(progress)
     zs, tags = [], []
@@ -146,7 +145,7 @@ def fit_directions(generator, options: Optional[GanSteerOptions] = None, out_dir
                    progress: Optional[ProgressCallback] = None,
                    labeller: Optional[Callable[[list[dict], float], dict]] = None) -> SteerResult:
     """Fit every tag's direction for ``generator`` (a file or a module); save them beside the file."""
-    from .sample import resolve_generator
+    from trailcam_core.gan.sample import resolve_generator
 
     o = options or GanSteerOptions()
     g, path = resolve_generator(generator)
@@ -175,7 +174,7 @@ def fit_directions(generator, options: Optional[GanSteerOptions] = None, out_dir
 
 def direction_strip(generator, directions: dict, name: str, seeds, strengths=STRIP_STRENGTHS) -> Image.Image:
     """Rows of images (one per seed) moving along ``name`` from -3 to +3."""
-    from .sample import latents, render, steer
+    from trailcam_core.gan.sample import latents, render, steer
 
     rows = []
     for s in seeds:

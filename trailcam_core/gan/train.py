@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .. import atomic
-from ..errors import Cancelled, TrailcamError
-from ..progress import ProgressCallback, ensure
-from ..report import BatchReport
-from . import checkpoint as ckpt
-from .config import GanTrainOptions, as_dict, resume_settings
-from .data import TrainingImages, load_images, to_pil, to_unit
-from .export import load_matching, save_generator
-from .pictures import curve, grid, save_png
+from trailcam_core.base import atomic
+from trailcam_core.base import BatchReport, Cancelled, ensure, ProgressCallback, TrailcamError
+from trailcam_core.gan import checkpoint as ckpt
+from trailcam_core.gan.config import GanTrainOptions, as_dict, resume_settings
+from trailcam_core.gan.data import TrainingImages, load_images, to_pil, to_unit
+from trailcam_core.gan.export import load_matching, save_generator
+from trailcam_core.gan.pictures import curve, grid, save_png
 
 PREVIEW_SEED = 1234          # the fixed latents of the preview grid
 
@@ -124,7 +122,7 @@ class GanTrainer:
         from accelerate.state import AcceleratorState
         from ema_pytorch import EMA
 
-        from .model import build_models
+        from trailcam_core.gan.model import build_models
 
         o = self.options
         AcceleratorState._reset_state(reset_partial_state=False)
@@ -194,14 +192,14 @@ class GanTrainer:
         return x.to(self.device)
 
     def augment(self, x):
-        from .augment import diff_augment
+        from trailcam_core.gan.augment import diff_augment
 
         return diff_augment(x, self.options.augment, self.gens["augment"])
 
     def d_loss(self, real, fake, quarter):
         import torch.nn.functional as F
 
-        from .model import recon_targets
+        from trailcam_core.gan.model import recon_targets
 
         real_aug = self.augment(real)
         logits_r, rec_big, rec_part = self.D(real_aug, quarter)

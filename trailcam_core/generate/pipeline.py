@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from trailcam_core.base import Options, atomic
-from trailcam_core.base import Cancelled, ensure, option, ProgressCallback, TrailcamError
+from trailcam_core.base import Cancelled, ensure, option, Options, ProgressCallback, TrailcamError
+from trailcam_core.base import atomic
 from trailcam_core.models import load_sdxl, model_kind
 from trailcam_core.mosaic import make_mosaic
 

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import Options, atomic_path, BatchReport, option, TrailcamError
+from trailcam_core.base import atomic_path, BatchReport, option, Options, TrailcamError
 from trailcam_core.ingest.dataset import sort_locations
 
 UNLABELLED = "unlabelled"

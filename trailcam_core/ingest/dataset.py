@@ -40,11 +40,10 @@ import xxhash
 
 from trailcam_core.ingest import cct
 from trailcam_core.ingest import cct_parallel
-from trailcam_core.base import (atomic_path, Box, confine, default_home, ImageRecord, MEDIA_EXTENSIONS,
+from trailcam_core.base import (atomic_path, Box, confine, default_home, ensure, ImageRecord, MEDIA_EXTENSIONS,
                                 TrailcamError, write_json)
 from trailcam_core.ingest.cct import ANNOTATION_TABLE_COLUMNS, IMAGE_COLUMNS, STANDARD_IMAGE_FIELDS
 from trailcam_core.ingest.folder import list_media, listing_key, scan_folder
-from trailcam_core.base import ensure
 
 LOADER_VERSION = 6
 

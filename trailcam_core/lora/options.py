@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from trailcam_core.base import Options, option, TrailcamError
+from trailcam_core.base import option, Options, TrailcamError
 from trailcam_core.lora.kohya import TARGET_CHOICES
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy", "adafactor")

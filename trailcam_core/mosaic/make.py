@@ -32,7 +32,8 @@ from typing import Optional, Union
 
 import numpy as np
 
-from trailcam_core.base import check_options, Options, BatchReport, ensure, is_within, option, ProgressCallback, TrailcamError, write_json
+from trailcam_core.base import (BatchReport, check_options, ensure, is_within, option, Options, ProgressCallback,
+                                TrailcamError, write_json)
 from trailcam_core.embed import collect_records, embed_images, Embeddings, EmbedOptions, Source
 from trailcam_core.mosaic import layout as _layout
 from trailcam_core.mosaic.dpq import dpq

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
-from trailcam_core.base import ProgressCallback, ensure
+from trailcam_core.base import ensure, ProgressCallback
 from trailcam_core.samples.synthetic import ensure_sample
 from trailcam_core.subset import load_subset, SubsetOptions
 from trailcam_core.ingest import charts

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from trailcam_core.base import Options, BatchReport, Cancelled, confine, ensure, option, TrailcamError, UnsafePathError
+from trailcam_core.base import (BatchReport, Cancelled, confine, ensure, option, Options, TrailcamError,
+                                UnsafePathError)
 
 LILA_GCS = "https://storage.googleapis.com/public-datasets-lila/caltech-unzipped/cct_images/"
 LILA_AZURE = "https://lilawildlife.blob.core.windows.net/lila-wildlife/caltech-unzipped/cct_images/"

@@ -16,8 +16,8 @@ from typing import Optional
 
 import pandas as pd
 
-from trailcam_core.base import BatchReport, ProgressCallback, TrailcamError, atomic_path, ensure
-from trailcam_core.detections import DetectionOptions, apply_detections, read_detections
+from trailcam_core.base import atomic_path, BatchReport, ensure, ProgressCallback, TrailcamError
+from trailcam_core.detections import apply_detections, DetectionOptions, read_detections
 from trailcam_core.ingest import Dataset, load_dataset
 from trailcam_core.subset.select import Subset, SubsetOptions, make_subset
 

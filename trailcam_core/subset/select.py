@@ -21,10 +21,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from trailcam_core.base import (Options, atomic_path, BatchReport, ensure, flat_name, ImageRecord, is_placed, option,
-                                place_file, TrailcamError, UnsafePathError, write_bytes)
-from trailcam_core.ingest import build_records, Dataset, EMPTY, sort_locations
-from trailcam_core.ingest import isin, to_pandas
+from trailcam_core.base import (atomic_path, BatchReport, ensure, flat_name, ImageRecord, is_placed, option,
+                                Options, place_file, TrailcamError, UnsafePathError, write_bytes)
+from trailcam_core.ingest import build_records, Dataset, EMPTY, isin, sort_locations, to_pandas
 
 SEQUENCE_POLICIES = ("all", "first", "middle", "one")
 SORT_MODES = ("copy", "hardlink", "symlink")

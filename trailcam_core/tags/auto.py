@@ -32,10 +32,10 @@ from PIL import Image
 
 from trailcam_core.tags.artifacts import artifact_score
 from trailcam_core.tags.model import Tag
-from trailcam_core.base import Options, ensure, IMAGE_EXTENSIONS, ImageRecord, option, ProgressCallback, TrailcamError
+from trailcam_core.base import (BatchReport, ensure, IMAGE_EXTENSIONS, ImageRecord, option, Options,
+                                ProgressCallback, TrailcamError)
 from trailcam_core.ingest import load_dataset
 from trailcam_core.tags.curation import Project
-from trailcam_core.base import BatchReport
 
 STATE_WARNING = "curation state"
 TAGGER_VERSION = 2        # bump when a pixel measurement changes: earlier results are then redone

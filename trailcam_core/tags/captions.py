@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from trailcam_core.base import (Options, BatchReport, ensure, is_within, option, ProgressCallback, TrailcamError,
+from trailcam_core.base import (BatchReport, ensure, is_within, option, Options, ProgressCallback, TrailcamError,
                                 write_json, write_text)
 from trailcam_core.tags.model import TAG_KEYS, Tag, tag_text
 

@@ -32,7 +32,7 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image
 
-from trailcam_core.base import (Options, BatchReport, DataError, ensure, ImageRecord, option, ProgressCallback,
+from trailcam_core.base import (BatchReport, DataError, ensure, ImageRecord, option, Options, ProgressCallback,
                                 TrailcamError, write_json)
 from trailcam_core.models import load_clip
 from trailcam_core.tags.auto import folder_records

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 
-from trailcam_core.base import (Options, atomic_path, BatchReport, DataError, ensure, flat_name, ImageRecord, is_within,
-                                option, ProgressCallback, safe_relative, TrailcamError, write_text)
+from trailcam_core.base import (atomic_path, BatchReport, DataError, ensure, flat_name, ImageRecord, is_within,
+                                option, Options, ProgressCallback, safe_relative, TrailcamError, write_text)
 from trailcam_core.tags.captions import CaptionEntry, CaptionOptions, write_captions
 from trailcam_core.tags.model import Tag
 
