@@ -41,6 +41,7 @@ from .errors import DataError, TrailcamError
 from .options import option
 from .progress import ProgressCallback, ensure
 from .records import ImageRecord
+from .safe_image import image_problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 PYRAMID_VERSION = "pyramid-v1"
@@ -176,7 +177,7 @@ def open_image(data: bytes, min_side: Optional[int] = None, name: str = "image")
                 img.draft("RGB", (max(1, int(w * s + 0.999)), max(1, int(h * s + 0.999))))
         img.load()
     except Exception as exc:
-        raise DataError(f"{name}: cannot decode image ({exc.__class__.__name__}: {exc})") from exc
+        raise DataError(f"{name}: {image_problem(exc)}") from exc
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         bg = Image.new("RGBA", img.size, (128, 128, 128, 255))

@@ -23,7 +23,8 @@ from .. import atomic
 from ..errors import Cancelled, TrailcamError
 from ..progress import ProgressCallback, ensure
 from ..report import BatchReport
-from ..sdxl import load_sdxl, model_kind
+from ..sdxl import model_kind
+from ..sdxl_frozen import load_frozen_sdxl
 from . import checkpoint as ckpt
 from . import dataset as ds
 from . import kohya
@@ -177,7 +178,8 @@ class LoraTrainer:
         self.device = acc.device
         self.weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         report(0, 0, "loading base model")
-        pipe = load_sdxl(self.base_model, dtype=torch.float32)
+        # frozen parts straight in the training dtype (the VAE in fp32): no fp32 copy of the UNet first
+        pipe = load_frozen_sdxl(self.base_model, self.weight_dtype, vae_dtype=torch.float32)
         self.vae, self.unet = pipe.vae, pipe.unet
         self.text_encoders = [pipe.text_encoder, pipe.text_encoder_2]
         self.tokenizers = [pipe.tokenizer, pipe.tokenizer_2]
@@ -385,6 +387,8 @@ class LoraTrainer:
             if main:
                 cb(done, total, message, preview)
 
+        if main:
+            ckpt.remove_stale_temps(self.output_dir)     # left by a run killed while saving
         self._setup(report)
         acc = self.accelerator
         step, epoch, start_batch, losses = 0, 0, 0, []
@@ -504,7 +508,8 @@ class LoraTrainer:
             num_repeated=n_repeated, steps=step, epoch=epoch, num_batches_per_epoch=self.batches_per_epoch,
             optimizer_desc=f"{type(self.optimizer.optimizer if hasattr(self.optimizer, 'optimizer') else self.optimizer).__module__}."
                            f"{type(getattr(self.optimizer, 'optimizer', self.optimizer)).__name__}",
-            started=self.started, finished=time.time(), title=o.output_name, mixed_precision=self.precision)
+            started=self.started, finished=time.time(), title=o.output_name, mixed_precision=self.precision,
+            te1_excluded_layers=kohya.unused_te1_layers(self.text_encoders[0]))
 
     def _save_checkpoint(self, step: int, position: tuple[int, int], losses: list[float]) -> None:
         acc = self.accelerator
