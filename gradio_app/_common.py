@@ -187,18 +187,25 @@ def long_job(trigger: Any, fn: Callable, inputs: list, outputs: list, api_name: 
 
 
 # ----------------------------------------------------------------------------------- pictures
-def thumbnail(path: str | os.PathLike, side: int = THUMB):
-    """A small in-memory copy of an image (galleries never serve files from the user's folders)."""
-    from PIL import Image
+def picture(path: str | os.PathLike, side: int = THUMB):
+    """(small in-memory copy, None), or (a placeholder saying why, the reason) for a bad image.
+
+    Galleries never serve files from the user's folders, and one bad file never breaks a view."""
+    from trailcam_core.errors import DataError
+    from trailcam_core.safe_image import open_image_safely, placeholder
 
     try:
-        with Image.open(path) as im:
-            im.draft("RGB", (side, side))
-            im = im.convert("RGB")
-            im.thumbnail((side, side))
-            return im
-    except (OSError, ValueError) as exc:
-        raise TrailcamError(f"cannot read image {path}: {exc}") from exc
+        im = open_image_safely(path, Path(path).name, draft=(side, side))
+    except DataError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        return placeholder(side, reason, Path(path).name), reason
+    im.thumbnail((side, side))
+    return im, None
+
+
+def thumbnail(path: str | os.PathLike, side: int = THUMB):
+    """A small in-memory copy of an image, or a placeholder that says why it cannot be shown."""
+    return picture(path, side)[0]
 
 
 def report_markdown(report: Any, max_skipped: int = 10) -> str:

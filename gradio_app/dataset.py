@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Optional
 
 import gradio as gr
@@ -11,8 +12,7 @@ from trailcam_core.dataset import load_dataset
 from trailcam_core.detections import DetectionOptions, apply_detections, read_detections
 from trailcam_core.fetch import FetchOptions, fetch_images
 
-from ._common import (AppContext, OptionForm, event_fn, existing, long_job, report_markdown, stop_button,
-                      thumbnail)
+from ._common import AppContext, OptionForm, event_fn, long_job, picture, report_markdown, stop_button
 
 GALLERY_MAX = 60
 PICKED = ("locations", "categories", "exclude_categories")   # choices come from the loaded dataset
@@ -23,13 +23,14 @@ SUBSET_MAIN = ("locations", "categories", "empty", "time_of_day", "sequence", "m
 def load(ctx: AppContext, source: str, image_root: str = "", bboxes: str = "", detections: str = "",
          threshold: float = 0.2, progress=None):
     """Load the dataset (plus optional boxes / detector labels); return it and a one-paragraph summary."""
-    src = existing(source, "dataset (CCT JSON or folder)")
-    root = existing(image_root, "image root") if (image_root or "").strip() else None
-    box = existing(bboxes, "bbox file") if (bboxes or "").strip() else None
+    # relative paths are looked up in the work folder, as in the other tabs
+    src = ctx.input_path(source, "dataset (CCT JSON or folder)")
+    root = ctx.input_path(image_root, "image root") if (image_root or "").strip() else None
+    box = ctx.input_path(bboxes, "bbox file") if (bboxes or "").strip() else None
     ds = load_dataset(src, bboxes=box, image_root=root, cache_dir=ctx.workdir / "cache" / "datasets",
                       progress=progress)
     if (detections or "").strip():
-        det = read_detections(existing(detections, "detections file"), progress=progress)
+        det = read_detections(ctx.input_path(detections, "detections file"), progress=progress)
         ds = apply_detections(ds, det, threshold=float(threshold))
     n_ann = len(ds.annotations)
     lines = [f"**{len(ds)} images**, {n_ann} annotations, {len(ds.locations)} locations, "
@@ -49,10 +50,9 @@ def subset_outputs(ctx: AppContext, sub: Any, limit: int = GALLERY_MAX):
     heat = charts.location_heatmap(table, out / f"locations-{key}.png", unit="images")
     gallery = []
     for rec in sub.records()[:limit]:
-        try:
-            gallery.append((thumbnail(rec.path), f"{rec.label or 'unlabelled'} · loc {rec.location}"))
-        except Exception:      # a missing or broken file: the gallery shows the others
-            continue
+        img, problem = picture(rec.path)          # a missing or broken file: a placeholder with its reason
+        gallery.append((img, f"{Path(rec.path).name}: {problem}" if problem
+                        else f"{rec.label or 'unlabelled'} · loc {rec.location}"))
     return str(bar), str(heat), gallery
 
 

@@ -7,6 +7,7 @@ import gradio as gr
 
 from trailcam_core.generate import (GenerateOptions, LoraSpec, default_generator, parse_strengths,
                                     strength_grid)
+from trailcam_core.lora_files import find_lora_files
 
 from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button
 
@@ -29,9 +30,9 @@ def resolve_base(ctx: AppContext, text: str) -> Path:
 
 
 def lora_choices(ctx: AppContext) -> list[str]:
-    """LoRA files below the work folder, as paths relative to it, newest first."""
-    files = sorted(ctx.workdir.rglob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [NONE] + [ctx.rel(p) for p in files if p.relative_to(ctx.workdir).parts[0] not in ("models", "cache")]
+    """LoRA files below the work folder (by their metadata: no latent caches or checkpoint
+    internals), as paths relative to it, newest first."""
+    return [NONE] + [ctx.rel(p) for p in find_lora_files(ctx.workdir, skip_dirs=("models", "cache"))]
 
 
 def lora_path(ctx: AppContext, choice: str) -> Path | None:

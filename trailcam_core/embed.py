@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .atomic import atomic_path
+from .composites import composite_kind
 from .errors import DataError, TrailcamError
 from .options import option
 from .progress import ProgressCallback, ensure
@@ -316,6 +317,9 @@ def embed_images(source: Source, options: Optional[EmbedOptions] = None, cache_d
             data = Path(rec.path).read_bytes()
         except OSError as exc:
             return rec, None, None, f"cannot read file ({exc.strerror or exc})"
+        kind = composite_kind(data)
+        if kind:                      # a strength grid among generations is not one of them
+            return rec, None, None, f"a {kind} (a picture of other pictures), left out"
         h = _hash(data)
         if cache.get(h) is not None:
             return rec, h, None, None

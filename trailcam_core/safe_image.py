@@ -23,6 +23,10 @@ from .errors import DataError
 
 Source = Union[str, os.PathLike, bytes, bytearray]
 
+# Pillow's own hard limit at its default settings (2 x MAX_IMAGE_PIXELS). Checked here explicitly, so
+# the guard holds even where some module has raised Image.MAX_IMAGE_PIXELS for the whole process.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
 # "<_io.BytesIO object at 0x7f...>" and "<PIL....>" reprs that Pillow puts in its messages
 _REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
@@ -48,11 +52,12 @@ def image_problem(exc: BaseException) -> str:
 
 
 def open_image_safely(source: Source, name: Optional[str] = None, *, draft: Optional[tuple[int, int]] = None,
-                      mode: Optional[str] = "RGB") -> Image.Image:
+                      mode: Optional[str] = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``source`` (a path or the file's bytes) fully; DataError "``name``: reason" when it cannot be.
 
     ``draft`` lets JPEGs decode at a reduced DCT scale (at least that size); ``mode`` converts the
-    result (None keeps the file's mode). The file handle is closed before returning.
+    result (None keeps the file's mode). Images above ``max_pixels`` are refused before decoding.
+    The file handle is closed before returning.
     """
     label = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else "image")
     try:
@@ -66,10 +71,16 @@ def open_image_safely(source: Source, name: Optional[str] = None, *, draft: Opti
         raise DataError(f"{label}: empty file (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+            if w * h > max_pixels:
+                raise DataError(f"{label}: refused: {w}x{h} = {w * h / 1e6:.0f} megapixels is above the limit of "
+                                f"{max_pixels / 1e6:.0f} megapixels (decompression bomb guard)")
             if draft and img.format == "JPEG":
                 img.draft("RGB", draft)
             img.load()
             out = img.convert(mode) if mode and img.mode != mode else img.copy()
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a reason, never a crash
         raise DataError(f"{label}: {image_problem(exc)}") from None
     if out.width < 1 or out.height < 1:
