@@ -83,8 +83,11 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=3):
             sub_summary = gr.Markdown(elem_classes="trailcam-status")
             with gr.Row():
-                bar = gr.Image(label="Images per category", type="filepath", interactive=False)
-                heat = gr.Image(label="Categories per location", type="filepath", interactive=False)
+                # the charts carry their own titles: Gradio's label would cover their top
+                bar = gr.Image(label="Images per category", show_label=False, type="filepath", interactive=False,
+                               elem_id="dataset_chart_categories")
+                heat = gr.Image(label="Categories per location", show_label=False, type="filepath",
+                                interactive=False, elem_id="dataset_chart_locations")
     gallery = gr.Gallery(label="Subset (first images)", columns=8, height=360, preview=False)
     with gr.Row():
         out_name = gr.Textbox("subset", label="Output folder", info="Below the work folder")
@@ -116,7 +119,10 @@ def build(ctx: AppContext) -> None:
         if dataset is None:
             raise gr.Error("Load a dataset first.")
         opts = sub_form.parse(values)
-        sub = core_subset.make_subset(dataset, opts)
+        try:
+            sub = core_subset.make_subset(dataset, opts)
+        except core_subset.EmptySubsetError as exc:   # 0 images is a result: the page must not keep the old one
+            return None, f"**0 of {len(dataset)} images**: {exc}", None, None, []
         bar_png, heat_png, pics = subset_outputs(ctx, sub)
         text = f"**{len(sub.images)} of {len(dataset)} images** in the subset ({len(pics)} shown below)"
         return sub, text, bar_png, heat_png, pics
@@ -136,7 +142,8 @@ def build(ctx: AppContext) -> None:
     if ctx.sample_json:
         ctx.shared.setdefault("on_load", []).append(dict(
             fn=event_fn(do_load_and_subset, load_names + sub_form.names, progress=True),
-            inputs=load_inputs + sub_form.components, outputs=load_out + sub_out, api_name="dataset_open_sample"))
+            inputs=load_inputs + sub_form.components, outputs=load_out + sub_out, api_name="dataset_open_sample",
+            show_progress_on=[summary, sub_summary, bar, heat, gallery]))
 
     def do_save(subset, out_name):
         sub = _need(subset)

@@ -9,7 +9,7 @@ from trailcam_core.generate import (GenerateOptions, LoraSpec, default_generator
                                     strength_grid)
 from trailcam_core.lora_files import find_lora_files
 
-from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button
+from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button, stopped_message
 
 NONE = "(no LoRA)"
 MAIN = ("prompt", "negative_prompt", "seed", "steps")
@@ -74,6 +74,7 @@ def build(ctx: AppContext) -> None:
             grid_clip = gr.Textbox("0, 0.5, 1", label="CLIP strengths (columns)")
             grid_btn = gr.Button("Make grid", variant="primary")
         grid_img = gr.Image(label="Strength grid", type="filepath", interactive=False)
+        grid_info = gr.Markdown(elem_classes="trailcam-status")
 
     names, components = form.names, form.components
     options_from = form.parse
@@ -86,7 +87,9 @@ def build(ctx: AppContext) -> None:
         images = gen.generate(resolve_base(ctx, base), specs, opts, out_dir=out, progress=progress)
         pics = [(str(im.path), f"seed {im.params.get('seed')}") for im in images]
         lora_text = f"{path.name} (model {strength_model:g}, clip {strength_clip:g})" if path else "none"
-        return pics, f"{len(pics)} image(s) in `{ctx.rel(out)}`; LoRA: {lora_text}"
+        size = f"{images[0].params['width']}x{images[0].params['height']}" if images else ""
+        auto = f" ({gen.size_note})" if gen.size_note else ""
+        return pics, f"{len(pics)} image(s) {size}{auto} in `{ctx.rel(out)}`; LoRA: {lora_text}"
 
     def do_grid(base, lora, grid_model, grid_clip, progress, **values):
         path = lora_path(ctx, lora)
@@ -94,18 +97,21 @@ def build(ctx: AppContext) -> None:
             raise gr.Error("Choose a LoRA for the strength grid.")
         opts = options_from(values)
         out = ctx.out("generated") / "grids" / f"grid_{path.stem}_seed{opts.seed}.png"
-        strength_grid(resolve_base(ctx, base), path, opts, parse_strengths(grid_model), parse_strengths(grid_clip),
-                      out_path=out, generator=gen, progress=progress)
-        return str(out)
+        grid = strength_grid(resolve_base(ctx, base), path, opts, parse_strengths(grid_model),
+                             parse_strengths(grid_clip), out_path=out, generator=gen, progress=progress)
+        return str(out), f"Saved `{ctx.rel(out)}` ({grid.width}x{grid.height})"
 
     refresh.click(lambda: gr.update(choices=lora_choices(ctx)), None, lora, api_name="generate_loras")
     if "train_event" in ctx.shared:      # a LoRA just trained appears in the list without a click
         ctx.shared["train_event"].then(lambda: gr.update(choices=lora_choices(ctx)), None, lora,
                                        api_name="generate_loras_after_train", api_visibility="private")
+    # Stop is no error: the page keeps what it shows and says where it stopped
     long_job(run_btn.click, event_fn(do_generate, ["base", "lora", "strength_model", "strength_clip", *names],
-                                     progress=True, stop_job="generate"),
+                                     progress=True, stop_job="generate",
+                                     stopped=stopped_message(2, 1, "Nothing was saved.")),
              [base, lora, strength_model, strength_clip, *components], [gallery, info], "generate")
     long_job(grid_btn.click, event_fn(do_grid, ["base", "lora", "grid_model", "grid_clip", *names],
-                                      progress=True, stop_job="generate"),
-             [base, lora, grid_model, grid_clip, *components], [grid_img], "generate_grid")
+                                      progress=True, stop_job="generate",
+                                      stopped=stopped_message(2, 1, "No grid was saved.")),
+             [base, lora, grid_model, grid_clip, *components], [grid_img, grid_info], "generate_grid")
     ctx.shared["lora_dropdown"] = lora

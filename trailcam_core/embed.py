@@ -42,7 +42,7 @@ from .errors import DataError, TrailcamError
 from .options import option
 from .progress import ProgressCallback, ensure
 from .records import ImageRecord
-from .safe_image import image_problem
+from .safe_image import DEFAULT_MAX_PIXELS, image_problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 PYRAMID_VERSION = "pyramid-v1"
@@ -171,12 +171,18 @@ def open_image(data: bytes, min_side: Optional[int] = None, name: str = "image")
     """
     try:
         img = Image.open(io.BytesIO(data))
+        if img.width * img.height > DEFAULT_MAX_PIXELS:    # the guard holds even where the global was raised
+            raise DataError(f"{name}: refused: {img.width}x{img.height} = {img.width * img.height / 1e6:.0f} "
+                            f"megapixels is above the limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels "
+                            "(decompression bomb guard)")
         if min_side and img.format == "JPEG":
             w, h = img.size
             s = min_side / max(1, min(w, h))
             if s < 1:
                 img.draft("RGB", (max(1, int(w * s + 0.999)), max(1, int(h * s + 0.999))))
         img.load()
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{name}: {image_problem(exc)}") from exc
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

@@ -197,6 +197,7 @@ class Generator:
         self.base_key: Optional[tuple] = None
         self.base_loads = 0                     # how many times a base model was loaded (tests, UI)
         self._adapters: dict[str, str] = {}     # adapter name -> file path
+        self.size_note = ""                     # the last run's automatic size, in words
         self._lock = threading.RLock()
 
     # -- loading ------------------------------------------------------------------------------
@@ -286,6 +287,7 @@ class Generator:
             pipe = self.load_base(base)
             self.apply_loras(loras)
             options, why = resolve_size(options, pipe)
+            self.size_note = why          # why this size, when it was chosen automatically (faces show it)
             pipe.scheduler = _make_scheduler(options.scheduler, pipe.scheduler.config)
             gens = [torch.Generator(device="cpu").manual_seed(options.seed + i) for i in range(options.batch)]
             total = options.steps

@@ -35,6 +35,7 @@ from .errors import TrailcamError
 from .options import option
 from .progress import ProgressCallback, ensure
 from .records import ImageRecord
+from .safe_image import DEFAULT_MAX_PIXELS
 
 SOURCES = ("label", "pixels", "model", "hand")
 TIME_OF_DAY = ("day", "night-infrared", "night-flash", "twilight")
@@ -119,12 +120,17 @@ def load_for_analysis(path: str | os.PathLike, size: int = 512) -> tuple[Image.I
     """Decode ``path`` at roughly ``size`` wide (JPEG draft mode) -> (RGB image, EXIF capture time)."""
     try:
         with Image.open(path) as im:
+            if im.width * im.height > DEFAULT_MAX_PIXELS:     # never decode a bomb, whatever the global says
+                raise UnreadableImage(f"{path}: refused: {im.width}x{im.height} is above the limit of "
+                                      f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels (decompression bomb guard)")
             when = _exif_datetime(im)
             im.draft("RGB", (size, size))
             im = im.convert("RGB")
             im.load()
     except FileNotFoundError as exc:
         raise UnreadableImage(f"{path}: file not found") from exc
+    except UnreadableImage:
+        raise
     except Exception as exc:  # PIL raises many kinds for truncated / corrupt files
         raise UnreadableImage(f"{path}: cannot decode image ({exc})") from exc
     if im.width > size * 1.25:        # measurements are tuned at about ``size`` pixels wide
