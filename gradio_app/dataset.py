@@ -64,7 +64,8 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             source = gr.Textbox(default_src, label="Dataset", info="A CCT JSON file or a folder of images/videos "
-                                "on the machine running the app")
+                                "on the machine running the app (relative: below the work folder)",
+                                elem_id="dataset_source")
             with gr.Accordion("More sources", open=False):
                 image_root = gr.Textbox("", label="Image root", info="Folder the JSON's file_name values are "
                                         "relative to (default: the JSON's folder)")

@@ -48,7 +48,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             base = gr.Textbox(str(demo_base(ctx)) if ctx.sample_json else "", label="Base model",
                               info="SDXL diffusers folder or single-file checkpoint on this machine "
-                                   "(the default is a tiny random-weight demo model)")
+                                   "(the default is a tiny random-weight demo model)", elem_id="generate_base")
             ctx.shared["base_model"] = base
             form = OptionForm(GenerateOptions, main=MAIN, defer_more=True)
             with gr.Row():
