@@ -45,7 +45,8 @@ def build(ctx: AppContext) -> None:
             form = OptionForm(TrainOptions, main=MAIN, overrides=overrides)
         with gr.Column(scale=3):
             status = gr.Markdown(elem_classes="trailcam-status")
-            loss_plot = gr.LinePlot(loss_table([]), x="step", y="loss", title="Training loss", height=260)
+            loss_plot = gr.LinePlot(loss_table([]), x="step", y="loss", title="Training loss", height=260,
+                                    show_label=False)    # its title says what it is; a label would cover it
             samples = gr.Gallery(label="Samples as they appear", columns=4, height=240)
             lora_file = gr.File(label="LoRA file", interactive=False)
 
