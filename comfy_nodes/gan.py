@@ -11,7 +11,7 @@ import folder_paths
 from trailcam_core.base import TrailcamError
 from trailcam_core.gan import (GanTrainOptions, generate, load_directions, load_generator, TAG_DIRECTIONS,
                                train_or_reuse)
-from trailcam_core.gan.pictures import curve
+from trailcam_core.gan import curve
 
 from ._common import (CATEGORY, ComfyProgress, fingerprint_path, input_path, model_folder, model_path, option_inputs,
                       options_from, output_path, path_error, run_core, to_tensor)

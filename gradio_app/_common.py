@@ -52,6 +52,19 @@ class AppContext:
                                     "outputs go below the work folder") from None
         return confine(self.workdir, name, what)
 
+    def new_out(self, name: str, what: str = "output folder") -> tuple[Path, str]:
+        """Like :meth:`out`, but never into a folder that already holds something: ``name-2``,
+        ``name-3`` ... instead. Returns (folder, a note saying so, or '')."""
+        first = self.out(name, what)
+        if not first.exists() or not any(first.iterdir()):
+            return first, ""
+        for i in range(2, 10_000):
+            candidate = first.with_name(f"{first.name}-{i}")
+            if not candidate.exists() or not any(candidate.iterdir()):
+                return candidate, (f"`{self.rel(first)}` already exists, so this went to `{self.rel(candidate)}` "
+                                   "(nothing was overwritten)")
+        raise TrailcamError(f"{what} {name!r}: too many folders of that name; choose another name")
+
     def input_path(self, text: str, what: str) -> Path:
         """An input the user typed: relative names are looked up in the work folder, absolute paths as is."""
         text = (text or "").strip()
@@ -105,13 +118,15 @@ def readable(exc: BaseException) -> gr.Error:
     return gr.Error(f"Unexpected {type(exc).__name__}: {exc} (details in the server log)", title="Error")
 
 
-def event_fn(fn: Callable, names: Sequence[str], *, progress: bool = False, stop_job: Optional[str] = None) -> Callable:
+def event_fn(fn: Callable, names: Sequence[str], *, progress: bool = False, stop_job: Optional[str] = None,
+             stopped: Optional[Callable[[Cancelled], Any]] = None) -> Callable:
     """Expose ``fn(**values[, progress=cb])`` as a Gradio event function with parameters ``names``.
 
     ``names`` matches the event's ``inputs`` one to one, so ``gradio_client`` can call the endpoint
     with keywords.  With ``progress`` the function receives a :class:`GradioProgress`; with
     ``stop_job`` that progress also watches the session's stop flag for that job.  Generator
-    functions stay generators (streamed updates).  Exceptions become readable ``gr.Error``.
+    functions stay generators (streamed updates).  Exceptions become readable ``gr.Error``;
+    with ``stopped``, a Stop is no error: ``stopped(exc)`` gives the outputs (a clean message).
     """
     names = list(names)
     n = len(names)
@@ -137,6 +152,10 @@ def event_fn(fn: Callable, names: Sequence[str], *, progress: bool = False, stop
             values, extra, flag = _prepare(args)
             try:
                 yield from fn(**values, **extra)
+            except Cancelled as exc:
+                if stopped is None:
+                    raise readable(exc) from None
+                yield stopped(exc)
             except Exception as exc:
                 raise readable(exc) from None
             finally:
@@ -146,6 +165,10 @@ def event_fn(fn: Callable, names: Sequence[str], *, progress: bool = False, stop
             values, extra, flag = _prepare(args)
             try:
                 return fn(**values, **extra)
+            except Cancelled as exc:
+                if stopped is None:
+                    raise readable(exc) from None
+                return stopped(exc)
             except Exception as exc:
                 raise readable(exc) from None
             finally:
@@ -163,12 +186,35 @@ def event_fn(fn: Callable, names: Sequence[str], *, progress: bool = False, stop
     wrapper.__annotations__ = annotations
     wrapper.__name__ = getattr(fn, "__name__", "handler")
     wrapper.__doc__ = fn.__doc__
+    wrapper.stop_job = stop_job  # type: ignore[attr-defined]   (long_job clears that job's Stop note after it)
     return wrapper
+
+
+def stopped_message(n_outputs: int, status_index: int, what: str = "") -> Callable[[Cancelled], tuple]:
+    """For ``event_fn(stopped=...)``: keep every output as it is, put "Stopped ..." in one of them."""
+    def outputs(exc: Cancelled) -> Any:
+        detail = str(exc)
+        detail = detail[len("stopped "):] if detail.lower().startswith("stopped ") else detail
+        text = f"**Stopped** {detail}." + (f" {what}" if what else "")
+        values = [gr.skip()] * n_outputs
+        values[status_index] = text
+        return values[0] if n_outputs == 1 else tuple(values)
+    return outputs
+
+
+_STOP_NOTES: dict[tuple[int, str], list] = {}
+_CONTROLS = (gr.State, gr.Dropdown, gr.Textbox, gr.Slider, gr.Number, gr.Checkbox, gr.CheckboxGroup, gr.Radio)
+
+
+def _root_id() -> int:
+    from gradio.context import Context
+
+    return id(Context.root_block)
 
 
 def stop_button(job: str, api_name: str, label: str = "Stop") -> gr.Button:
     """A Stop button for ``job``: sets the session's flag; the job stops at its next progress report."""
-    btn = gr.Button(label, variant="stop", size="sm")
+    btn = gr.Button(label, variant="stop", size="sm", elem_id=api_name)
 
     def stop(request: gr.Request) -> str:
         session = getattr(request, "session_hash", None) or "default"
@@ -176,28 +222,48 @@ def stop_button(job: str, api_name: str, label: str = "Stop") -> gr.Button:
 
     note = gr.Markdown("", elem_classes="trailcam-stop-note")
     btn.click(stop, inputs=None, outputs=note, api_name=api_name, concurrency_limit=None, queue=True)
+    _STOP_NOTES.setdefault((_root_id(), job), []).append(note)
     return btn
 
 
 def long_job(trigger: Any, fn: Callable, inputs: list, outputs: list, api_name: str, **kw: Any):
-    """Wire a long event: shared concurrency slot, progress shown on its outputs."""
-    return trigger(fn, inputs=inputs, outputs=outputs, api_name=api_name, concurrency_id=HEAVY,
-                   concurrency_limit=1, show_progress="full", **kw)
+    """Wire a long event: shared concurrency slot, progress shown on its outputs.
+
+    When the job ends (done, failed or stopped), its Stop button's "Stopping..." note is cleared."""
+    # progress and error overlays go on the results, never on controls (a badge there blocks clicks)
+    outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    shown = [o for o in outs if not isinstance(o, _CONTROLS)]
+    if shown and len(shown) < len(outs):
+        kw.setdefault("show_progress_on", shown)
+    event = trigger(fn, inputs=inputs, outputs=outputs, api_name=api_name, concurrency_id=HEAVY,
+                    concurrency_limit=1, show_progress="full", **kw)
+    notes = _STOP_NOTES.get((_root_id(), getattr(fn, "stop_job", None) or ""), [])
+    if notes:
+        event.then(lambda: [""] * len(notes) if len(notes) > 1 else "", None, notes, queue=False,
+                   show_progress="hidden", api_visibility="private")
+    return event
 
 
 # ----------------------------------------------------------------------------------- pictures
-def thumbnail(path: str | os.PathLike, side: int = THUMB):
-    """A small in-memory copy of an image (galleries never serve files from the user's folders)."""
-    from PIL import Image
+def picture(path: str | os.PathLike, side: int = THUMB):
+    """(small in-memory copy, None), or (a placeholder saying why, the reason) for a bad image.
+
+    Galleries never serve files from the user's folders, and one bad file never breaks a view."""
+    from trailcam_core.base import DataError
+    from trailcam_core.base import open_image_safely, placeholder
 
     try:
-        with Image.open(path) as im:
-            im.draft("RGB", (side, side))
-            im = im.convert("RGB")
-            im.thumbnail((side, side))
-            return im
-    except (OSError, ValueError) as exc:
-        raise TrailcamError(f"cannot read image {path}: {exc}") from exc
+        im = open_image_safely(path, Path(path).name, draft=(side, side))
+    except DataError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        return placeholder(side, reason, Path(path).name), reason
+    im.thumbnail((side, side))
+    return im, None
+
+
+def thumbnail(path: str | os.PathLike, side: int = THUMB):
+    """A small in-memory copy of an image, or a placeholder that says why it cannot be shown."""
+    return picture(path, side)[0]
 
 
 def report_markdown(report: Any, max_skipped: int = 10) -> str:

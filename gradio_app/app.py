@@ -35,6 +35,9 @@ TABS = [
 CSS = """
 .trailcam-status {min-height: 2em}
 footer {display: none !important}
+/* gallery captions wrap instead of being cut off (ids, labels and reasons are long) */
+.caption-label {white-space: normal !important; max-width: 100% !important; overflow: visible !important;
+                text-overflow: clip !important; word-break: break-word; line-height: 1.25}
 """
 
 

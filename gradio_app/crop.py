@@ -6,10 +6,12 @@ from pathlib import Path
 import gradio as gr
 
 from trailcam_core.crop import crop_batch, crop_image, CropOptions, detect_info_bar
-from trailcam_core.base import ImageRecord, TrailcamError
+from trailcam_core.base import DataError, ImageRecord, TrailcamError
 from trailcam_core.ingest import list_media
+from trailcam_core.crop import usable_boxes
 
 from ._common import AppContext, OptionForm, event_fn, long_job, report_markdown, stop_button, thumbnail
+from trailcam_core.base import open_image_safely, placeholder
 
 MAIN = ("mode", "size", "strip_info_bar", "margin", "min_score")
 SOURCES = ("Dataset subset", "Folder")
@@ -65,17 +67,22 @@ def build(ctx: AppContext) -> None:
     def do_preview(subset, source, folder, index, **values):
         opts = options_from(values)
         rec = preview_record(source_of(ctx, subset, source, folder), index)
-        from PIL import Image
-
-        with Image.open(rec.path) as im:
-            im.load()
-            bar = detect_info_bar(im)
-            out = crop_image(im, rec.boxes, opts)
-            size = im.size
-        text = (f"`{rec.file_name or rec.path.name}` {size[0]}x{size[1]} -> {out.width}x{out.height}; "
+        name = rec.file_name or Path(rec.path).name
+        try:
+            im = open_image_safely(rec.path, name, mode=None)
+        except DataError as exc:       # a bad file: placeholders with the reason, not an error
+            reason = str(exc).split(": ", 1)[-1]
+            return placeholder(512, reason, name), placeholder(256, reason), f"`{name}` cannot be shown: {reason}"
+        bar = detect_info_bar(im)
+        out = crop_image(im, rec.boxes, opts)
+        size = im.size
+        text = (f"`{name}` {size[0]}x{size[1]} -> {out.width}x{out.height}; "
                 f"info strip: top {bar.top} rows, bottom {bar.bottom} rows"
                 + (" (dropped)" if opts.strip_info_bar and bar.present else ""))
-        return thumbnail(rec.path, 512), out, text
+        if opts.mode == "bbox" and not usable_boxes(rec.boxes, opts, *size):
+            text += "; no usable box on this image: centre crop used"
+        im.thumbnail((512, 512))
+        return im, out, text
 
     def do_run(subset, source, folder, out_name, progress, **values):
         opts = options_from(values)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Optional
 
 import gradio as gr
@@ -11,8 +12,7 @@ from trailcam_core.subset import select as core_subset
 from trailcam_core.detections import DetectionOptions
 from trailcam_core.subset import fetch_images, FetchOptions, load_source
 
-from ._common import (AppContext, OptionForm, event_fn, existing, long_job, report_markdown, stop_button,
-                      thumbnail)
+from ._common import AppContext, OptionForm, event_fn, long_job, picture, report_markdown, stop_button
 
 GALLERY_MAX = 60
 PICKED = ("locations", "categories", "exclude_categories")   # choices come from the loaded dataset
@@ -23,10 +23,11 @@ SUBSET_MAIN = ("locations", "categories", "empty", "time_of_day", "sequence", "m
 def load(ctx: AppContext, source: str, image_root: str = "", bboxes: str = "", detections: str = "",
          detection_options: Optional[DetectionOptions] = None, progress=None):
     """Load the dataset (plus optional boxes / detector labels); return it and a one-paragraph summary."""
-    src = existing(source, "dataset (CCT JSON or folder)")
-    root = existing(image_root, "image root") if (image_root or "").strip() else None
-    box = existing(bboxes, "bbox file") if (bboxes or "").strip() else None
-    det = existing(detections, "detections file") if (detections or "").strip() else None
+    # relative paths are looked up in the work folder, as in the other tabs
+    src = ctx.input_path(source, "dataset (CCT JSON or folder)")
+    root = ctx.input_path(image_root, "image root") if (image_root or "").strip() else None
+    box = ctx.input_path(bboxes, "bbox file") if (bboxes or "").strip() else None
+    det = ctx.input_path(detections, "detections file") if (detections or "").strip() else None
     ds = load_source(src, bboxes=box, image_root=root, detections=det, detection_options=detection_options,
                      cache_dir=ctx.workdir / "cache" / "datasets", progress=progress)
     n_ann = len(ds.annotations)
@@ -47,10 +48,9 @@ def subset_outputs(ctx: AppContext, sub: Any, limit: int = GALLERY_MAX):
     heat = charts.location_heatmap(table, out / f"locations-{key}.png", unit="images")
     gallery = []
     for rec in sub.records()[:limit]:
-        try:
-            gallery.append((thumbnail(rec.path), f"{rec.label or 'unlabelled'} · loc {rec.location}"))
-        except Exception:      # a missing or broken file: the gallery shows the others
-            continue
+        img, problem = picture(rec.path)          # a missing or broken file: a placeholder with its reason
+        gallery.append((img, f"{Path(rec.path).name}: {problem}" if problem
+                        else f"{rec.label or 'unlabelled'} · loc {rec.location}"))
     return str(bar), str(heat), gallery
 
 
@@ -62,7 +62,8 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             source = gr.Textbox(default_src, label="Dataset", info="A CCT JSON file or a folder of images/videos "
-                                "on the machine running the app")
+                                "on the machine running the app (relative: below the work folder)",
+                                elem_id="dataset_source")
             with gr.Accordion("More sources", open=False):
                 image_root = gr.Textbox("", label="Image root", info="Folder the JSON's file_name values are "
                                         "relative to (default: the JSON's folder)")
@@ -81,8 +82,11 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=3):
             sub_summary = gr.Markdown(elem_classes="trailcam-status")
             with gr.Row():
-                bar = gr.Image(label="Images per category", type="filepath", interactive=False)
-                heat = gr.Image(label="Categories per location", type="filepath", interactive=False)
+                # the charts carry their own titles: Gradio's label would cover their top
+                bar = gr.Image(label="Images per category", show_label=False, type="filepath", interactive=False,
+                               elem_id="dataset_chart_categories")
+                heat = gr.Image(label="Categories per location", show_label=False, type="filepath",
+                                interactive=False, elem_id="dataset_chart_locations")
     gallery = gr.Gallery(label="Subset (first images)", columns=8, height=360, preview=False)
     with gr.Row():
         out_name = gr.Textbox("subset", label="Output folder", info="Below the work folder")
@@ -114,7 +118,10 @@ def build(ctx: AppContext) -> None:
         if dataset is None:
             raise gr.Error("Load a dataset first.")
         opts = sub_form.parse(values)
-        sub = core_subset.make_subset(dataset, opts)
+        try:
+            sub = core_subset.make_subset(dataset, opts)
+        except core_subset.EmptySubsetError as exc:   # 0 images is a result: the page must not keep the old one
+            return None, f"**0 of {len(dataset)} images**: {exc}", None, None, []
         bar_png, heat_png, pics = subset_outputs(ctx, sub)
         text = f"**{len(sub.images)} of {len(dataset)} images** in the subset ({len(pics)} shown below)"
         return sub, text, bar_png, heat_png, pics
@@ -134,7 +141,8 @@ def build(ctx: AppContext) -> None:
     if ctx.sample_json:
         ctx.shared.setdefault("on_load", []).append(dict(
             fn=event_fn(do_load_and_subset, load_names + sub_form.names, progress=True),
-            inputs=load_inputs + sub_form.components, outputs=load_out + sub_out, api_name="dataset_open_sample"))
+            inputs=load_inputs + sub_form.components, outputs=load_out + sub_out, api_name="dataset_open_sample",
+            show_progress_on=[summary, sub_summary, bar, heat, gallery]))
 
     def do_save(subset, out_name):
         sub = _need(subset)

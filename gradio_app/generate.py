@@ -6,8 +6,9 @@ from pathlib import Path
 import gradio as gr
 
 from trailcam_core.generate import default_generator, GenerateOptions, LoraSpec, parse_strengths, strength_grid
+from trailcam_core.lora import find_lora_files
 
-from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button
+from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button, stopped_message
 
 NONE = "(no LoRA)"
 MAIN = ("prompt", "negative_prompt", "seed", "steps")
@@ -28,9 +29,9 @@ def resolve_base(ctx: AppContext, text: str) -> Path:
 
 
 def lora_choices(ctx: AppContext) -> list[str]:
-    """LoRA files below the work folder, as paths relative to it, newest first."""
-    files = sorted(ctx.workdir.rglob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [NONE] + [ctx.rel(p) for p in files if p.relative_to(ctx.workdir).parts[0] not in ("models", "cache")]
+    """LoRA files below the work folder (by their metadata: no latent caches or checkpoint
+    internals), as paths relative to it, newest first."""
+    return [NONE] + [ctx.rel(p) for p in find_lora_files(ctx.workdir, skip_dirs=("models", "cache"))]
 
 
 def lora_path(ctx: AppContext, choice: str) -> Path | None:
@@ -46,7 +47,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             base = gr.Textbox(str(demo_base(ctx)) if ctx.sample_json else "", label="Base model",
                               info="SDXL diffusers folder or single-file checkpoint on this machine "
-                                   "(the default is a tiny random-weight demo model)")
+                                   "(the default is a tiny random-weight demo model)", elem_id="generate_base")
             ctx.shared["base_model"] = base
             form = OptionForm(GenerateOptions, main=MAIN, defer_more=True)
             with gr.Row():
@@ -72,6 +73,7 @@ def build(ctx: AppContext) -> None:
             grid_clip = gr.Textbox("0, 0.5, 1", label="CLIP strengths (columns)")
             grid_btn = gr.Button("Make grid", variant="primary")
         grid_img = gr.Image(label="Strength grid", type="filepath", interactive=False)
+        grid_info = gr.Markdown(elem_classes="trailcam-status")
 
     names, components = form.names, form.components
     options_from = form.parse
@@ -84,7 +86,9 @@ def build(ctx: AppContext) -> None:
         images = gen.generate(resolve_base(ctx, base), specs, opts, out_dir=out, progress=progress)
         pics = [(str(im.path), f"seed {im.params.get('seed')}") for im in images]
         lora_text = f"{path.name} (model {strength_model:g}, clip {strength_clip:g})" if path else "none"
-        return pics, f"{len(pics)} image(s) in `{ctx.rel(out)}`; LoRA: {lora_text}"
+        size = f"{images[0].params['width']}x{images[0].params['height']}" if images else ""
+        auto = f" ({gen.size_note})" if gen.size_note else ""
+        return pics, f"{len(pics)} image(s) {size}{auto} in `{ctx.rel(out)}`; LoRA: {lora_text}"
 
     def do_grid(base, lora, grid_model, grid_clip, progress, **values):
         path = lora_path(ctx, lora)
@@ -92,18 +96,21 @@ def build(ctx: AppContext) -> None:
             raise gr.Error("Choose a LoRA for the strength grid.")
         opts = options_from(values)
         out = ctx.out("generated") / "grids" / f"grid_{path.stem}_seed{opts.seed}.png"
-        strength_grid(resolve_base(ctx, base), path, opts, parse_strengths(grid_model), parse_strengths(grid_clip),
-                      out_path=out, generator=gen, progress=progress)
-        return str(out)
+        grid = strength_grid(resolve_base(ctx, base), path, opts, parse_strengths(grid_model),
+                             parse_strengths(grid_clip), out_path=out, generator=gen, progress=progress)
+        return str(out), f"Saved `{ctx.rel(out)}` ({grid.width}x{grid.height})"
 
     refresh.click(lambda: gr.update(choices=lora_choices(ctx)), None, lora, api_name="generate_loras")
     if "train_event" in ctx.shared:      # a LoRA just trained appears in the list without a click
         ctx.shared["train_event"].then(lambda: gr.update(choices=lora_choices(ctx)), None, lora,
                                        api_name="generate_loras_after_train", api_visibility="private")
+    # Stop is no error: the page keeps what it shows and says where it stopped
     long_job(run_btn.click, event_fn(do_generate, ["base", "lora", "strength_model", "strength_clip", *names],
-                                     progress=True, stop_job="generate"),
+                                     progress=True, stop_job="generate",
+                                     stopped=stopped_message(2, 1, "Nothing was saved.")),
              [base, lora, strength_model, strength_clip, *components], [gallery, info], "generate")
     long_job(grid_btn.click, event_fn(do_grid, ["base", "lora", "grid_model", "grid_clip", *names],
-                                      progress=True, stop_job="generate"),
-             [base, lora, grid_model, grid_clip, *components], [grid_img], "generate_grid")
+                                      progress=True, stop_job="generate",
+                                      stopped=stopped_message(2, 1, "No grid was saved.")),
+             [base, lora, grid_model, grid_clip, *components], [grid_img, grid_info], "generate_grid")
     ctx.shared["lora_dropdown"] = lora

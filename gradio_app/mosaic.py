@@ -50,18 +50,18 @@ def build(ctx: AppContext) -> None:
         emb_opts, opts = embed_form.parse(values), form.parse(values)
         meta = label_metadata(ctx, labels_from, subset, metadata)
         records = collection_records(src, meta)[0] if meta else src   # crops named <image_id>.jpg get labels
-        out = ctx.out(out_name)
+        out, renamed = ctx.new_out(out_name)      # a new mosaic never replaces an earlier one
         report = make_mosaic(records, out, opts, emb_opts, cache_dir=ctx.workdir / "cache" / "features",
                              progress=progress)
         positions = json.loads(Path(report.outputs["positions"]).read_text(encoding="utf-8"))
         positions["scale"] = float(report.outputs.get("mosaic_scale", 1.0))
-        text = report_markdown(report)
+        text = report_markdown(report) + (f"\n\n{renamed}" if renamed else "")
         if report.outputs.get("dpq16") is not None:
             text += f"\n\nLayout quality DPQ16: **{report.outputs['dpq16']}** (1 = perfect, random about 0.15)"
         viewer = report.outputs.get("viewer")
         if viewer:
             text += f"\n\n[Open the interactive viewer](/gradio_api/file={Path(viewer).resolve()}) (new tab)"
-        return text, report.outputs["mosaic"], positions
+        return text, report.outputs["mosaic"], positions, None, ""    # the old pick belongs to the old mosaic
 
     def do_pick(positions, x, y):
         if not positions:
@@ -87,7 +87,7 @@ def build(ctx: AppContext) -> None:
     long_job(run_btn.click, event_fn(do_run, ["source", "labels_from", "metadata", "subset", "out_name", *names],
                                      progress=True, stop_job="mosaic"),
              [source, labels_from, metadata, subset, out_name, *embed_form.components, *form.components],
-             [result, image, positions_state], "mosaic_run")
+             [result, image, positions_state, picked, picked_info], "mosaic_run")
     # the click on the picture, and the same lookup by pixel for API users
     image.select(on_select, [positions_state], [picked, picked_info], api_name="mosaic_click",
                  api_visibility="private")

@@ -9,7 +9,7 @@ from trailcam_core.tags import (CaptionOptions, export_favorites, ExportOptions,
 from trailcam_core.base import TrailcamError
 
 from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,
-                      report_markdown, stop_button, thumbnail)
+                      picture, report_markdown, stop_button)
 
 SHOWS = ("all", "favorites", "not-rejected", "rejected")
 GALLERY_MAX = 120
@@ -77,11 +77,9 @@ def build(ctx: AppContext) -> None:
                or (show == "not-rejected" and not project.entry(i).get("reject"))][:GALLERY_MAX]
         pics = []
         for i in ids:
-            try:
-                pics.append((thumbnail(project.image_path(i)), caption_of(project, i)))
-            except TrailcamError:
-                pics.append((None, f"missing: {i}"))
-        return [p for p in pics if p[0] is not None], [i for i, p in zip(ids, pics) if p[0] is not None]
+            img, problem = picture(project.image_path(i))          # a bad file: a placeholder with its reason
+            pics.append((img, f"{i}: {problem}" if problem else caption_of(project, i)))
+        return pics, ids
 
     def do_run(folder, labels_from, metadata, subset, show, progress, **values):
         opts = tag_form.parse(values)

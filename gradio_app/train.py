@@ -38,13 +38,14 @@ def build(ctx: AppContext) -> None:
             out_name = gr.Textbox("loras", label="Output folder", info="Below the work folder")
             preset = gr.Dropdown([DEFAULTS, *PRESETS], value=DEFAULTS, label="Preset",
                                  info="Fill the parameters from a named preset")
-            form = OptionForm(TrainOptions, main=MAIN, overrides=overrides)
-            with gr.Row():
+            with gr.Row():      # above the long parameter list, where it is seen without scrolling
                 run_btn = gr.Button("Train", variant="primary", elem_id="train_run")
                 stop_button("train", "train_stop")
+            form = OptionForm(TrainOptions, main=MAIN, overrides=overrides)
         with gr.Column(scale=3):
             status = gr.Markdown(elem_classes="trailcam-status")
-            loss_plot = gr.LinePlot(loss_table([]), x="step", y="loss", title="Training loss", height=260)
+            loss_plot = gr.LinePlot(loss_table([]), x="step", y="loss", title="Training loss", height=260,
+                                    show_label=False)    # its title says what it is; a label would cover it
             samples = gr.Gallery(label="Samples as they appear", columns=4, height=240)
             lora_file = gr.File(label="LoRA file", interactive=False)
 

@@ -39,7 +39,7 @@ def no_model_load(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the base model must not be loaded before input is validated")
 
-    monkeypatch.setattr(train_mod, "load_sdxl", boom)
+    monkeypatch.setattr(train_mod, "load_frozen_sdxl", boom)
 
 
 def test_scan_folder_reads_sidecars_jsonl_and_kohya_repeat_folders(tmp_path):

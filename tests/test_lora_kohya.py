@@ -108,7 +108,7 @@ def test_full_size_sdxl_file_loads_in_comfyui_and_diffusers(tmp_path):
     comfy_dir = _comfy_dir()
     unet, te1, te2 = _full_sdxl_on_meta()
     names = {t: list(kohya.lora_names(unet, te1, te2, targets=t)) for t in kohya.TARGET_CHOICES}
-    assert [len(names[t]) for t in kohya.TARGET_CHOICES] == [736, 986, 1035]   # 560 / 722 / 771 UNet modules
+    assert [len(names[t]) for t in kohya.TARGET_CHOICES] == [732, 980, 1029]   # 560 / 722 / 771 UNet; CLIP-L layer 11 left out
     (tmp_path / "names.json").write_text(json.dumps(names))
 
     # A real file from the exporter: peft LoRA (rank 2) on every target of full-size SDXL, with
@@ -124,7 +124,7 @@ def test_full_size_sdxl_file_loads_in_comfyui_and_diffusers(tmp_path):
                 torch.nn.init.normal_(sub.weight)
     sd = kohya.kohya_state_dict(unet, te1, te2, dtype=torch.float16)
     lora_file = kohya.save_lora(tmp_path / "full.safetensors", sd, {"ss_network_dim": "2"})
-    assert len(sd) == 3 * 1035
+    assert len(sd) == 3 * 1029
 
     proc = subprocess.run([sys.executable, "-c", COMFY_CHECK, comfy_dir, str(tmp_path / "names.json"), str(lora_file)],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -133,9 +133,9 @@ def test_full_size_sdxl_file_loads_in_comfyui_and_diffusers(tmp_path):
     result = json.loads(lines[-1][len("RESULT "):])
     assert result["unmatched"] == {t: [] for t in kohya.TARGET_CHOICES}
     assert result["not_loaded"] == []
-    assert result["patched"] == 1035
+    assert result["patched"] == 1029
 
-    # diffusers: load_lora_weights places a LoRA on every one of the 1035 modules
+    # diffusers: load_lora_weights places a LoRA on every one of the 1029 modules
     from diffusers import StableDiffusionXLPipeline
 
     unet2, t1, t2 = _full_sdxl_on_meta()
@@ -143,4 +143,4 @@ def test_full_size_sdxl_file_loads_in_comfyui_and_diffusers(tmp_path):
                                      unet=unet2, scheduler=None)
     pipe.load_lora_weights(str(lora_file), adapter_name="x", low_cpu_mem_usage=True)
     counts = [sum(isinstance(m, LoraLayer) for m in model.modules()) for model in (unet2, t1, t2)]
-    assert counts == [771, 72, 192]
+    assert counts == [771, 66, 192]     # CLIP-L layer 11 has no LoRA

@@ -147,8 +147,8 @@ def test_caption_project_respects_rejects(tmp_path):
     report = caption_project(project.root, CaptionOptions(template="{species}"))
     assert report.processed == 3
     assert not (project.root / "img2.txt").exists() and (project.root / "img1.txt").read_text() == "coyote\n"
-    only_fav = caption_project(project.root, CaptionOptions(include="favorites"))
-    assert only_fav.outputs["captions"] == 0
+    with pytest.raises(TrailcamError, match="no images to caption .*mark favourites first"):
+        caption_project(project.root, CaptionOptions(include="favorites"))   # a no-op is an error, not 0 captions
 
 
 def test_more_like_this_ranks_by_cosine_to_the_mean():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from trailcam_core.generate import pipeline as core
@@ -45,6 +46,8 @@ def run_generate(args) -> int:
         images = gen.generate(args.base, specs, options, out_dir=args.out, progress=bar)
     for item in images:
         print(item.path)
+    if gen.size_note:
+        print(f"size {images[0].params['width']}x{images[0].params['height']}: {gen.size_note}", file=sys.stderr)
     print(f"generate: {len(images)} image(s) -> {Path(args.out)}")
     return 0
 

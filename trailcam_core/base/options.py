@@ -138,7 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str
         if not info.cli or info.name in skip:
             continue
         flag = "--" + info.name.replace("_", "-")
-        helptext = f"{info.help} (default: {info.default!r})"
+        # argparse formats help with %: a literal % ("20% slower") must be doubled to render
+        helptext = f"{info.help} (default: {info.default!r})".replace("%", "%%")
         if info.kind is bool:
             parser.add_argument(flag, dest=info.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=helptext)

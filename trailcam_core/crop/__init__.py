@@ -3,5 +3,6 @@ the JPEG fast path (``single``), and whole collections with a manifest, resumabl
 """
 from .batch import crop_batch
 from .geometry import CropOptions, InfoBar, crop_box, crop_image, detect_info_bar
+from .geometry import usable_boxes
 
-__all__ = ["crop_batch", "CropOptions", "InfoBar", "crop_box", "crop_image", "detect_info_bar"]
+__all__ = ["usable_boxes", "crop_batch", "CropOptions", "InfoBar", "crop_box", "crop_image", "detect_info_bar"]

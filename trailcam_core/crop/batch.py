@@ -329,6 +329,11 @@ def crop_batch(records_or_folder: Any, out_dir: str | os.PathLike, options: Opti
                       "boxes": [(b.x, b.y, b.w, b.h, b.category, b.score) for b in rec.boxes],
                       "video": path.suffix.lower() in VIDEO_EXTENSIONS, "options": opts, "out_dir": str(out_dir),
                       "label": rec.label, "location": rec.location, "fingerprint": fp})
+    if options.mode == "bbox":            # bbox mode on images without boxes falls back to centre: say so
+        boxless = sum(1 for t in tasks if not t["boxes"])
+        if boxless:
+            report.outputs["no_boxes"] = (f"{boxless} of {len(tasks)} images have no boxes: centre crop used "
+                                          "(load a bbox file or detections for them)")
     done = total - len(tasks)
     cb(done, total, f"{report.up_to_date} up to date" if report.up_to_date else "")
 

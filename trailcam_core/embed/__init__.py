@@ -3,6 +3,7 @@ and "more like this" rankings (``similar``).
 """
 from .features import EmbedOptions, Embeddings, Source, collect_records, embed_images
 from .similar import more_like_this, project_embeddings
+from .features import pyramid_features
 
-__all__ = ["EmbedOptions", "Embeddings", "Source", "collect_records", "embed_images", "more_like_this",
+__all__ = ["pyramid_features", "EmbedOptions", "Embeddings", "Source", "collect_records", "embed_images", "more_like_this",
            "project_embeddings"]

@@ -39,6 +39,7 @@ from PIL import Image, ImageFilter
 from trailcam_core.base import (atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option, Options,
                                 ProgressCallback, TrailcamError, write_text)
 from trailcam_core.models import load_clip, weights_key
+from trailcam_core.base import composite_kind, DEFAULT_MAX_PIXELS, image_problem
 
 PYRAMID_VERSION = "pyramid-v1"
 
@@ -168,14 +169,20 @@ def open_image(data: bytes, min_side: Optional[int] = None, name: str = "image")
     """
     try:
         img = Image.open(io.BytesIO(data))
+        if img.width * img.height > DEFAULT_MAX_PIXELS:    # the guard holds even where the global was raised
+            raise DataError(f"{name}: refused: {img.width}x{img.height} = {img.width * img.height / 1e6:.0f} "
+                            f"megapixels is above the limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels "
+                            "(decompression bomb guard)")
         if min_side and img.format == "JPEG":
             w, h = img.size
             s = min_side / max(1, min(w, h))
             if s < 1:
                 img.draft("RGB", (max(1, int(w * s + 0.999)), max(1, int(h * s + 0.999))))
         img.load()
+    except DataError:
+        raise
     except Exception as exc:
-        raise DataError(f"{name}: cannot decode image ({exc.__class__.__name__}: {exc})") from exc
+        raise DataError(f"{name}: {image_problem(exc)}") from exc
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         bg = Image.new("RGBA", img.size, (128, 128, 128, 255))
@@ -311,6 +318,9 @@ def embed_images(source: Source, options: Optional[EmbedOptions] = None, cache_d
             data = Path(rec.path).read_bytes()
         except OSError as exc:
             return rec, None, None, f"cannot read file ({exc.strerror or exc})"
+        kind = composite_kind(data)
+        if kind:                      # a strength grid among generations is not one of them
+            return rec, None, None, f"a {kind} (a picture of other pictures), left out"
         h = _hash(data)
         if cache.get(h) is not None:
             return rec, h, None, None

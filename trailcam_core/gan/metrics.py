@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -37,7 +37,7 @@ class PyramidFeatures:
         self.name = f"pyramid features ({size} px, {levels} levels; model-free)"
 
     def __call__(self, images):
-        from trailcam_core.embed.features import pyramid_features
+        from trailcam_core.embed import pyramid_features
 
         f = np.stack([pyramid_features(im, self.size, self.levels) for im in images]).astype(np.float64)
         # pyramid levels have unit energy; scaled so a feature is O(1) per dimension, as Inception's

@@ -38,8 +38,8 @@ STRIP_STRENGTHS = (-3.0, -1.5, 0.0, 1.5, 3.0)
 def tag_pixels(img: Image.Image) -> dict:
     """The tags stage's pixel measurements of an in-memory image: time of day, artifact score, info bar."""
     from trailcam_core.crop import detect_info_bar
-    from trailcam_core.tags.artifacts import artifact_score
-    from trailcam_core.tags.auto import image_statistics, time_of_day
+    from trailcam_core.tags import artifact_score
+    from trailcam_core.tags import image_statistics, time_of_day
 
     rgb = np.asarray(img.convert("RGB"))
     bar = detect_info_bar(img)

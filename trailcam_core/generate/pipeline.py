@@ -12,6 +12,7 @@ changing them never reloads the base model, and the loaded pipeline is cached be
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from trailcam_core.base import Cancelled, ensure, option, Options, ProgressCallb
 from trailcam_core.base import atomic
 from trailcam_core.models import load_sdxl, model_kind
 from trailcam_core.mosaic import make_mosaic
+from trailcam_core.base import COMPOSITE_KEY
 
 SCHEDULERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc")
 
@@ -43,8 +45,9 @@ class GenerateOptions(Options):
     seed: int = option(0, "Seed of the first image; image i of a batch uses seed + i", min=0, max=2**32 - 1)
     steps: int = option(25, "Denoising steps", min=1, max=200)
     guidance: float = option(6.0, "Classifier-free guidance scale", min=0.0, max=30.0, step=0.5)
-    width: int = option(1024, "Image width in pixels (multiple of 8)", min=64, max=2048, step=8)
-    height: int = option(1024, "Image height in pixels (multiple of 8)", min=64, max=2048, step=8)
+    width: int = option(0, "Image width in pixels (multiple of 8); 0: auto, the size the model was trained at "
+                           "on a GPU, 512 on a CPU", min=0, max=2048, step=8)
+    height: int = option(0, "Image height in pixels (multiple of 8); 0: auto, as width", min=0, max=2048, step=8)
     scheduler: str = option("euler", "Sampler", choices=SCHEDULERS)
     batch: int = option(1, "Images per call", min=1, max=16)
 
@@ -195,6 +198,7 @@ class Generator:
         self.base_key: Optional[tuple] = None
         self.base_loads = 0                     # how many times a base model was loaded (tests, UI)
         self._adapters: dict[str, str] = {}     # adapter name -> file path
+        self.size_note = ""                     # the last run's automatic size, in words
         self._lock = threading.RLock()
 
     # -- loading ------------------------------------------------------------------------------
@@ -283,19 +287,28 @@ class Generator:
         with self._lock:
             pipe = self.load_base(base)
             self.apply_loras(loras)
+            options, why = resolve_size(options, pipe)
+            self.size_note = why          # why this size, when it was chosen automatically (faces show it)
             pipe.scheduler = _make_scheduler(options.scheduler, pipe.scheduler.config)
             gens = [torch.Generator(device="cpu").manual_seed(options.seed + i) for i in range(options.batch)]
             total = options.steps
+            last = [0, f"{options.width}x{options.height}" + (f" ({why})" if why else "")]
+            report(0, total, last[1])
 
             def on_step(_pipe, step, _t, kwargs):
-                report(step + 1, total, f"step {step + 1}/{total}")
+                last[:] = [step + 1, f"step {step + 1}/{total}"]
+                report(step + 1, total, last[1])
                 return kwargs
 
+            def check(*_):               # between UNet and VAE blocks: Stop acts within a block, not a step
+                report(last[0], total, last[1])
+
             try:
-                out = pipe(prompt=options.prompt, negative_prompt=options.negative_prompt or None,
-                           num_inference_steps=options.steps, guidance_scale=options.guidance,
-                           width=options.width, height=options.height, num_images_per_prompt=options.batch,
-                           generator=gens, output_type=output_type, callback_on_step_end=on_step)
+                with stop_points(pipe, check):
+                    out = pipe(prompt=options.prompt, negative_prompt=options.negative_prompt or None,
+                               num_inference_steps=options.steps, guidance_scale=options.guidance,
+                               width=options.width, height=options.height, num_images_per_prompt=options.batch,
+                               generator=gens, output_type=output_type, callback_on_step_end=on_step)
             except Cancelled:
                 raise
             except (RuntimeError, ValueError) as exc:
@@ -330,7 +343,55 @@ def default_generator() -> Generator:
     return _DEFAULT
 
 
+CPU_SIZE = 512
+
+
+def trained_size(pipe) -> int:
+    """The side the base model was trained at (SDXL base: 1024), from its UNet configuration."""
+    sample = int(getattr(pipe.unet.config, "sample_size", 128) or 128)
+    return sample * int(getattr(pipe, "vae_scale_factor", 8) or 8)
+
+
+def auto_size(pipe, device: str) -> tuple[int, str]:
+    """(side, why) for options left at 0: the trained size on a GPU; on a CPU at most 512, because
+    SDXL at 1024 px takes minutes per denoising step there."""
+    trained = trained_size(pipe)
+    if str(device).startswith("cpu") and trained > CPU_SIZE:
+        return CPU_SIZE, (f"auto: {CPU_SIZE} px on a CPU, where {trained} px (what the model was trained at) takes "
+                          f"minutes per step; set width and height to {trained} for full quality")
+    return trained, f"auto: {trained} px, what the model was trained at"
+
+
+def resolve_size(options: GenerateOptions, pipe) -> tuple[GenerateOptions, str]:
+    """``options`` with width/height 0 replaced by :func:`auto_size`, and the reason ('' if none)."""
+    if options.width and options.height:
+        return options, ""
+    side, why = auto_size(pipe, str(pipe.unet.device))
+    w = options.width or (side if not options.height else options.height)
+    h = options.height or (side if not options.width else options.width)
+    return GenerateOptions(**{**asdict(options), "width": w, "height": h}), why
+
+
+@contextlib.contextmanager
+def stop_points(pipe, check):
+    """Call ``check()`` before every UNet block and VAE decoder block while the body runs, so a
+    progress callback that raises Cancelled stops a step within seconds, not at its end."""
+    blocks = [*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks]
+    decoder = getattr(getattr(pipe, "vae", None), "decoder", None)
+    if decoder is not None:
+        blocks += [getattr(decoder, "mid_block", None), *getattr(decoder, "up_blocks", [])]
+    handles = [b.register_forward_pre_hook(lambda *_: check()) for b in blocks if b is not None]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _validate(options: GenerateOptions) -> None:
+    for side in (options.width, options.height):
+        if side and side < 64:
+            raise TrailcamError(f"width and height must be at least 64 (or 0 for auto), got {side}")
     if options.width % 8 or options.height % 8:
         raise TrailcamError(f"width and height must be multiples of 8 (got {options.width}x{options.height})")
     if options.steps < 1 or options.batch < 1:
@@ -459,8 +520,11 @@ def strength_grid(base: str | os.PathLike, lora: str | os.PathLike, options: Gen
     grid = compose_grid(cells, [f"model {s:g}" for s in model_strengths], [f"clip {s:g}" for s in clip_strengths],
                         title=f"{Path(lora).name}  |  seed {options.seed}  |  {options.prompt[:60]}")
     if out_path is not None:
+        first = next(iter(cells.values()))
+        single = GenerateOptions(**{**asdict(single), "width": first.width, "height": first.height})  # auto resolved
         params = generation_params(base, [LoraSpec(str(lora)), *other_loras], single, options.seed)
         params.update(model_strengths=list(model_strengths), clip_strengths=list(clip_strengths))
+        params[COMPOSITE_KEY] = "strength-grid"       # collections (mosaic, embed) leave it out
         out = Path(out_path)
         save_png(grid, params, out.parent, stem=out.stem)
     return grid

@@ -466,8 +466,9 @@ def parse_serial(holder: list, path: Path):
     try:
         anns = _ANNOTATIONS.decode(ann_raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        m = re.search(r"at `\$\[(\d+)\]", str(exc))
-        where = f"annotations[{m.group(1)}]" if m else "annotations"
+        m = re.search(r"at `\$(\[\d+\][^`]*)`", str(exc))
+        # name the record and its field (annotations[9] (id 'n9') field 'bbox[0]'), as decode() does
+        where = _describe_record(b'{"annotations":' + ann_raw + b"}", "annotations" + m.group(1)) if m else "annotations"
         raise DataError(f"{path}: {where}: {str(exc).split(' - at ')[0]}".replace(
             "Object missing required field", "missing required field")) from None
     del ann_raw

@@ -12,6 +12,7 @@ from .kohya import kohya_state_dict, lora_names, read_metadata, save_lora
 from .options import PRESETS, TrainOptions
 from .publish import train_or_reuse
 from .train import LoraTrainer, TrainResult, train_lora
+from .files import find_lora_files
 
-__all__ = ["TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
+__all__ = ["find_lora_files", "TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
            "save_lora", "read_metadata", "list_checkpoints", "train_or_reuse"]

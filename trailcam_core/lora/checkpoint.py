@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,6 +31,24 @@ FORMAT_VERSION = 1
 
 def checkpoint_root(output_dir: Path) -> Path:
     return Path(output_dir) / "checkpoints"
+
+
+# the hidden temporary folder save_checkpoint writes first: .<name>-step00000123.<random>
+_TEMP_RE = re.compile(r"^\..+-step\d{8}\.[A-Za-z0-9_]+$")
+
+
+def remove_stale_temps(output_dir: Path) -> list[Path]:
+    """Delete the hidden temp folders an interrupted checkpoint write left in ``checkpoints/``.
+
+    Called when a run starts (one run per output folder), so a kill during a save leaves nothing
+    behind for good. Returns what was removed."""
+    root = checkpoint_root(output_dir)
+    if not root.is_dir():
+        return []
+    stale = [d for d in root.iterdir() if d.is_dir() and not d.is_symlink() and _TEMP_RE.match(d.name)]
+    for d in stale:
+        shutil.rmtree(d, ignore_errors=True)
+    return stale
 
 
 def list_checkpoints(output_dir: Path) -> list[Path]:

@@ -67,11 +67,32 @@ def unet_targets(unet, targets: str = "attention") -> list[str]:
     return out
 
 
-def text_encoder_targets(text_encoder, targets: str = "attention") -> list[str]:
-    """Module paths of a CLIP text encoder that get a LoRA: attention projections (+ MLP unless ``attention``)."""
+def text_encoder_targets(text_encoder, targets: str = "attention", skip_layers: Iterable[int] = ()) -> list[str]:
+    """Module paths of a CLIP text encoder that get a LoRA: attention projections (+ MLP unless ``attention``).
+
+    ``skip_layers``: encoder layer indices left out (see :func:`unused_te1_layers`)."""
     leaves = _TE_ATTN_LEAVES if targets == "attention" else _TE_ATTN_LEAVES + _TE_MLP_LEAVES
+    skip = {int(i) for i in skip_layers}
     return [name for name, module in text_encoder.named_modules()
-            if ".encoder.layers." in f".{name}" and _is_linear(module) and any(name.endswith("." + x) for x in leaves)]
+            if ".encoder.layers." in f".{name}" and _is_linear(module) and any(name.endswith("." + x) for x in leaves)
+            and _layer_index(name) not in skip]
+
+
+def _layer_index(module_path: str) -> int:
+    m = re.search(r"(?:^|\.)encoder\.layers\.(\d+)\.", module_path)
+    return int(m.group(1)) if m else -1
+
+
+def unused_te1_layers(text_encoder) -> list[int]:
+    """CLIP-L layers whose LoRA would never train: SDXL conditions on CLIP-L's penultimate hidden
+    state (and takes no pooled output from it), so its last layer (11 of 0..11) gets no gradient.
+    kohya's sd-scripts and OneTrainer leave it out too. (OpenCLIP bigG's last layer feeds the pooled
+    embedding, so it keeps its LoRA.)"""
+    n = getattr(getattr(text_encoder, "config", None), "num_hidden_layers", None)
+    if n is None:
+        layers = {_layer_index(name) for name, _ in text_encoder.named_modules()} - {-1}
+        n = max(layers) + 1 if layers else 0
+    return [n - 1] if n else []
 
 
 def kohya_name(part: str, module_path: str) -> str:
@@ -93,14 +114,18 @@ def lora_names(unet=None, text_encoder=None, text_encoder_2=None, targets: str =
                text_encoder_targets_: Optional[str] = None) -> dict[str, tuple[str, str]]:
     """kohya key stem -> (part, module path) for every LoRA target of an SDXL module tree.
 
-    Works on any tree (a real model, a tiny one, one built on the meta device).
+    Works on any tree (a real model, a tiny one, one built on the meta device). CLIP-L's last layer
+    is left out: it gets no gradient in SDXL (:func:`unused_te1_layers`).
     """
     te_targets = text_encoder_targets_ or ("attention" if targets == "attention" else "transformer")
     out: dict[str, tuple[str, str]] = {}
     for part, model in (("unet", unet), ("te1", text_encoder), ("te2", text_encoder_2)):
         if model is None:
             continue
-        paths = unet_targets(model, targets) if part == "unet" else text_encoder_targets(model, te_targets)
+        if part == "unet":
+            paths = unet_targets(model, targets)
+        else:
+            paths = text_encoder_targets(model, te_targets, unused_te1_layers(model) if part == "te1" else ())
         for path in paths:
             out[kohya_name(part, path)] = (part, path)
     return out
@@ -220,11 +245,19 @@ def modelspec(title: str, resolution: int, date: str, trigger: str = "", descrip
 
 def training_metadata(options: dict, *, base_model: str, captions_by_dir: dict[str, list[str]], num_images: int,
                       num_repeated: int, steps: int, epoch: int, num_batches_per_epoch: int, optimizer_desc: str,
-                      started: float, finished: float, title: str, mixed_precision: str) -> dict[str, str]:
-    """kohya ``ss_*`` + ``modelspec.*`` metadata of a trained LoRA (all values strings)."""
+                      started: float, finished: float, title: str, mixed_precision: str,
+                      te1_excluded_layers: Iterable[int] = ()) -> dict[str, str]:
+    """kohya ``ss_*`` + ``modelspec.*`` metadata of a trained LoRA (all values strings).
+
+    ``te1_excluded_layers``: CLIP-L layers left without a LoRA (recorded in ``ss_network_args``)."""
     import time as _time
 
     network_args = {"unet_targets": options["unet_targets"]}
+    excluded = [int(i) for i in te1_excluded_layers]
+    if options["train_text_encoder"] and excluded:
+        network_args["te1_excluded_layers"] = ",".join(map(str, excluded))
+        network_args["te1_excluded_reason"] = ("SDXL conditions on CLIP-L's penultimate layer: its last layer "
+                                               "gets no gradient, so it has no LoRA")
     if options["unet_targets"] == "transformer+conv":
         network_args.update(conv_dim=str(options["rank"]), conv_alpha=str(options["alpha"]))
     trigger = options.get("trigger_word") or ""

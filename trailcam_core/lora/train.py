@@ -21,12 +21,13 @@ from typing import Any, Callable, Iterable, Optional
 
 from trailcam_core.base import atomic
 from trailcam_core.base import BatchReport, Cancelled, ensure, ProgressCallback, TrailcamError
-from trailcam_core.models import load_sdxl, model_kind
+from trailcam_core.models import model_kind
 from trailcam_core.lora import checkpoint as ckpt
 from trailcam_core.lora import dataset as ds
 from trailcam_core.lora import kohya
 from trailcam_core.lora.options import TrainOptions, as_dict, resume_settings
 from trailcam_core.lora.sampling import encode_prompts, render_samples
+from trailcam_core.models import load_frozen_sdxl
 
 _OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "pip install bitsandbytes"),
                         "prodigy": ("prodigyopt", "pip install prodigyopt")}
@@ -175,7 +176,8 @@ class LoraTrainer:
         self.device = acc.device
         self.weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         report(0, 0, "loading base model")
-        pipe = load_sdxl(self.base_model, dtype=torch.float32)
+        # frozen parts straight in the training dtype (the VAE in fp32): no fp32 copy of the UNet first
+        pipe = load_frozen_sdxl(self.base_model, self.weight_dtype, vae_dtype=torch.float32)
         self.vae, self.unet = pipe.vae, pipe.unet
         self.text_encoders = [pipe.text_encoder, pipe.text_encoder_2]
         self.tokenizers = [pipe.tokenizer, pipe.tokenizer_2]
@@ -383,6 +385,8 @@ class LoraTrainer:
             if main:
                 cb(done, total, message, preview)
 
+        if main:
+            ckpt.remove_stale_temps(self.output_dir)     # left by a run killed while saving
         self._setup(report)
         acc = self.accelerator
         step, epoch, start_batch, losses = 0, 0, 0, []
@@ -502,7 +506,8 @@ class LoraTrainer:
             num_repeated=n_repeated, steps=step, epoch=epoch, num_batches_per_epoch=self.batches_per_epoch,
             optimizer_desc=f"{type(self.optimizer.optimizer if hasattr(self.optimizer, 'optimizer') else self.optimizer).__module__}."
                            f"{type(getattr(self.optimizer, 'optimizer', self.optimizer)).__name__}",
-            started=self.started, finished=time.time(), title=o.output_name, mixed_precision=self.precision)
+            started=self.started, finished=time.time(), title=o.output_name, mixed_precision=self.precision,
+            te1_excluded_layers=kohya.unused_te1_layers(self.text_encoders[0]))
 
     def _save_checkpoint(self, step: int, position: tuple[int, int], losses: list[float]) -> None:
         acc = self.accelerator

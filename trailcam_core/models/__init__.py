@@ -4,5 +4,6 @@ diffusers folders or single files (``sdxl``), and tiny random-weight models for 
 from .clip import load_clip, weights_key
 from .sdxl import load_sdxl, model_kind
 from .tiny import build_tiny_sdxl
+from .sdxl_frozen import load_frozen_sdxl
 
-__all__ = ["load_clip", "weights_key", "load_sdxl", "model_kind", "build_tiny_sdxl"]
+__all__ = ["load_frozen_sdxl", "load_clip", "weights_key", "load_sdxl", "model_kind", "build_tiny_sdxl"]

@@ -34,6 +34,10 @@ SUBSET_JSON = "subset.json"      # the file names a saved subset has, in every f
 MANIFEST_STEM = "manifest"
 
 
+class EmptySubsetError(TrailcamError):
+    """The filters left no image: a result a face can show (0 images), not a broken input."""
+
+
 @dataclass
 class SubsetOptions(Options):
     """What to keep. Empty lists and zero caps mean "no filter"."""
@@ -165,7 +169,7 @@ def make_subset(dataset: Dataset, options: Optional[SubsetOptions] = None) -> Su
         after = int(keep.sum())
         steps.append((name, after))
         if after == 0:
-            raise TrailcamError(f"the subset is empty: the filter {name} left 0 of {before} images "
+            raise EmptySubsetError(f"the subset is empty: the filter {name} left 0 of {before} images "
                                 f"(steps: {'; '.join(f'{n}: {c}' for n, c in steps)})")
 
     def np_bool(arr) -> np.ndarray:

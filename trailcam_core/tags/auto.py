@@ -36,6 +36,7 @@ from trailcam_core.base import (BatchReport, ensure, IMAGE_EXTENSIONS, ImageReco
                                 ProgressCallback, TrailcamError)
 from trailcam_core.ingest import load_dataset
 from trailcam_core.tags.curation import Project
+from trailcam_core.base import DEFAULT_MAX_PIXELS
 
 STATE_WARNING = "curation state"
 TAGGER_VERSION = 2        # bump when a pixel measurement changes: earlier results are then redone
@@ -70,12 +71,17 @@ def load_for_analysis(path: str | os.PathLike, size: int = 512) -> tuple[Image.I
     """Decode ``path`` at roughly ``size`` wide (JPEG draft mode) -> (RGB image, EXIF capture time)."""
     try:
         with Image.open(path) as im:
+            if im.width * im.height > DEFAULT_MAX_PIXELS:     # never decode a bomb, whatever the global says
+                raise UnreadableImage(f"{path}: refused: {im.width}x{im.height} is above the limit of "
+                                      f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels (decompression bomb guard)")
             when = _exif_datetime(im)
             im.draft("RGB", (size, size))
             im = im.convert("RGB")
             im.load()
     except FileNotFoundError as exc:
         raise UnreadableImage(f"{path}: file not found") from exc
+    except UnreadableImage:
+        raise
     except Exception as exc:  # PIL raises many kinds for truncated / corrupt files
         raise UnreadableImage(f"{path}: cannot decode image ({exc})") from exc
     if im.width > size * 1.25:        # measurements are tuned at about ``size`` pixels wide

@@ -81,7 +81,8 @@ class Project:
         path = root / STATE_NAME
         if not path.exists():
             if not create:
-                raise TrailcamError(f"{path}: no curation state here (run `trailcam tag` first)")
+                raise TrailcamError(f"{path}: no curation state here yet: tag the images first (the Auto-tag "
+                                    "button in the app's Tags tab, `trailcam tag` on the command line)")
             return cls(root, {})
         try:
             return cls(root, _read_state(path))
@@ -338,10 +339,29 @@ def caption_project(project_dir: str | os.PathLike, options: Optional[CaptionOpt
     """
     options = options or CaptionOptions()
     project = Project.open(project_dir, create=False)
-    report = write_captions(project.caption_entries(options.include), project.root, options, progress)
+    entries = project.caption_entries(options.include)
+    check_captions_possible(project, entries, options.include)
+    report = write_captions(entries, project.root, options, progress)
     for warning in project.warnings:
         report.skip("curation state", warning)
     return report
+
+
+def check_captions_possible(project: Project, entries: list[CaptionEntry], include: str) -> None:
+    """Refuse a caption run that would write nothing, saying where captions go and how to get them."""
+    if not entries:
+        raise TrailcamError(f"no images to caption in {project.root} with include={include!r}"
+                            + (": mark favourites first, or caption include=not-rejected" if include == "favorites"
+                               else ": tag images into this project first (Auto-tag, or `trailcam tag`)"))
+    inside = [e for e in entries if is_within(Path(e.path), project.root)]
+    if not inside:
+        folders = sorted({str(Path(e.path).parent) for e in entries})
+        shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+        raise TrailcamError(
+            f"no captions written: the {len(entries)} images of project {project.root} lie outside it (in {shown}). "
+            f"Caption sidecars are written beside the images, and only below the project folder. To get "
+            f"captions, export the images with them (`trailcam export-favorites {project.root} OUT --include all`, "
+            f"or 'Export training set' in the app's Tags tab), or tag with the project at the images' own folder.")
 
 
 # ------------------------------------------------------------------------------ export
