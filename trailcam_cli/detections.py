@@ -38,6 +38,8 @@ def _read(args):
     with _common.progress("read", unit="step") as cb:
         det = read_detections(args.results, strip_prefix=o.strip_prefix, progress=cb)
     print(f"  {det.summary()}")
+    for warning in det.warnings:
+        print(f"  warning: {warning}")
     return det, o
 
 
@@ -150,17 +152,19 @@ def cmd_import(args) -> int:
     report = _skipped_report("detections import", det.skipped)
     table = det.labels(o.threshold, o.classification_threshold)
     report.processed = len(table)
-    report.outputs["labels"] = _write_csv(table, out / "labels.csv")
     report.outputs["skipped"] = _write_csv(pd.DataFrame(det.skipped, columns=["item", "reason"]), out / "skipped.csv")
     if args.dataset:
+        from trailcam_core.detections_labels import labels_with_sizes
         from trailcam_core.subset import Subset
 
         with _common.progress("join", unit="step") as cb:
             ds = apply_detections(_dataset(args.dataset), det, threshold=o.threshold,
                                   classification_threshold=o.classification_threshold, progress=cb)
         print(f"  {ds.detections_join.summary()}")
+        table = labels_with_sizes(table, ds)
         report.outputs["labelled"] = Subset(dataset=ds, images=ds.images, annotations=ds.annotations).write_cct(
             out / "labelled.json")
+    report.outputs["labels"] = _write_csv(table, out / "labels.csv")
     counts = table["label"].value_counts()
     print("  labels: " + ", ".join(f"{k} {v}" for k, v in counts.head(12).items())
           + (" ..." if len(counts) > 12 else ""))
@@ -219,8 +223,11 @@ def cmd_export(args) -> int:
 
             res = join(sub, det)
             files = det.images["file"].to_numpy()[res.matched["row"].to_numpy(dtype=int)].tolist()
+            failed = set(res.failed)
             for f in res.only_in_dataset:
-                report.skip(f, "in the subset but not in the detections file")
+                if f not in failed:
+                    report.skip(f, "in the subset but not in the detections file")
+            files += res.failed  # written as failure entries
         path = write_megadetector(det, args.out, threshold=None if args.all_detections else o.threshold, files=files)
         report.processed = len(det.images) if files is None else len(files)
     elif args.subset:

@@ -218,7 +218,7 @@ def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:
         if top.predictions is not None and top.images is None:
             from .detections_formats import read_speciesnet
             result = read_speciesnet(top, path, strip_prefix)
-        elif top.annotations is not None and top.categories is not None:
+        elif top.annotations is not None and (top.categories is not None or top.detection_categories is None):
             from .detections_formats import read_coco
             result = read_coco(top, path, strip_prefix)
         elif top.images is not None and (top.detection_categories is not None or top.info is not None):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, is_placed, place_file
-from .detections import DEFAULT_THRESHOLD, EMPTY, Detections, read_detections
+from .detections import DEFAULT_CLASSIFICATION_THRESHOLD, DEFAULT_THRESHOLD, EMPTY, Detections, read_detections
 from .errors import TrailcamError, UnsafePathError
 from .options import option
 from .paths import confine, safe_relative
@@ -41,7 +41,8 @@ class SortOptions:
 
     threshold: float = option(DEFAULT_THRESHOLD, "Detection confidence an image's best detection must reach "
                               "(below it the image is 'empty')", min=0.0, max=1.0, step=0.01)
-    classification_threshold: float = option(0.0, "Classifier score needed to use the classifier's class",
+    classification_threshold: float = option(DEFAULT_CLASSIFICATION_THRESHOLD, "Classifier score needed to use "
+                                              "the classifier's class (AddaxAI's default 0.5)",
                                               min=0.0, max=1.0, step=0.01)
     mode: str = option("copy", "How images reach the sorted folders (originals are never moved)",
                        choices=SORT_MODES)
