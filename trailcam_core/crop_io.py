@@ -23,10 +23,10 @@ from typing import Optional
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .crop import CropOptions, _fast_modules, crop_box, cut_pixels, orientation_of
+from .crop import MIN_STRIP_ROWS, CropOptions, _fast_modules, crop_box, cut_pixels, orientation_of
 from .records import Box
 
-_MIN_BAR_ROWS = 360          # decoded height below which info strips become hard to see
+_MIN_BAR_ROWS = MIN_STRIP_ROWS   # decoded height below which info strips become hard to see
 
 
 class BadInput(Exception):
