@@ -8,6 +8,8 @@ import gradio as gr
 from trailcam_core.generate import (GenerateOptions, LoraSpec, default_generator, parse_strengths,
                                     strength_grid)
 
+from trailcam_core.generate_notes import clip_strength_notes
+
 from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button
 
 NONE = "(no LoRA)"
@@ -85,7 +87,8 @@ def build(ctx: AppContext) -> None:
         images = gen.generate(resolve_base(ctx, base), specs, opts, out_dir=out, progress=progress)
         pics = [(str(im.path), f"seed {im.params.get('seed')}") for im in images]
         lora_text = f"{path.name} (model {strength_model:g}, clip {strength_clip:g})" if path else "none"
-        return pics, f"{len(pics)} image(s) in `{ctx.rel(out)}`; LoRA: {lora_text}"
+        notes = "".join(f"\n\nNote: {n}" for n in clip_strength_notes(specs))
+        return pics, f"{len(pics)} image(s) in `{ctx.rel(out)}`; LoRA: {lora_text}{notes}"
 
     def do_grid(base, lora, grid_model, grid_clip, progress, **values):
         path = lora_path(ctx, lora)
@@ -97,6 +100,15 @@ def build(ctx: AppContext) -> None:
                       out_path=out, generator=gen, progress=progress)
         return str(out)
 
+    def lora_note(lora_name):
+        try:
+            path = lora_path(ctx, lora_name)
+            notes = clip_strength_notes([LoraSpec(str(path))]) if path else []
+        except Exception:        # a missing or unreadable file is reported when Generate is pressed
+            return ""
+        return f"Note: {notes[0]}" if notes else ""
+
+    lora.change(lora_note, lora, info, api_name="generate_lora_note")
     refresh.click(lambda: gr.update(choices=lora_choices(ctx)), None, lora, api_name="generate_loras")
     if "train_event" in ctx.shared:      # a LoRA just trained appears in the list without a click
         ctx.shared["train_event"].then(lambda: gr.update(choices=lora_choices(ctx)), None, lora,

@@ -8,7 +8,7 @@ changing them never reloads the base model, and the loaded pipeline is cached be
 
     gen = Generator()                       # holds the cached pipeline
     images = gen.generate("models/sdxl", [LoraSpec("flash.safetensors", 0.8, 1.0)],
-                          GenerateOptions(prompt="trailcam photo, coyote, night-flash"), out_dir="gens")
+                          GenerateOptions(prompt="trailcam photo, coyote, night flash"), out_dir="gens")
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ _FAMILY_BY_CONTEXT = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 class GenerateOptions:
     """Everything that, with the base model and the LoRAs, reproduces an image."""
 
-    prompt: str = option("trailcam photo, coyote, night-flash", "What to generate")
+    prompt: str = option("trailcam photo, coyote, night flash",
+                         "What to generate (the captions' words: infrared night, night flash, day, twilight)")
     negative_prompt: str = option("", "What to avoid")
     seed: int = option(0, "Seed of the first image; image i of a batch uses seed + i", min=0, max=2**32 - 1)
     steps: int = option(25, "Denoising steps", min=1, max=200)

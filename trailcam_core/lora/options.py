@@ -27,7 +27,8 @@ class TrainOptions:
     unet_targets: str = option("transformer", "UNet layers that get a LoRA: attention projections only, every "
                                "transformer Linear (kohya's default), or also the resnet convolutions",
                                choices=TARGET_CHOICES)
-    train_text_encoder: bool = option(False, "Also train LoRAs on both text encoders")
+    train_text_encoder: bool = option(True, "Also train LoRAs on both text encoders (without them the LoRA "
+                                      "has no text-encoder weights and CLIP strength has no effect on it)")
     unet_lr: float = option(1e-4, "UNet learning rate", min=0.0, max=10.0)
     text_encoder_lr: float = option(5e-5, "Text-encoder learning rate", min=0.0, max=10.0)
     # how long
