@@ -11,7 +11,7 @@ from trailcam_core.detections import DetectionOptions, apply_detections, read_de
 from trailcam_core.subset import SubsetOptions, make_subset
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, fingerprint_path, input_path,
-                      list_input_files, list_input_sources, option_inputs, options_from, path_error, previews, run_core,
+                      list_detection_files, list_input_sources, option_inputs, options_from, path_error, previews, run_core,
                       to_tensor)
 
 NO_DETECTIONS = "(none)"
@@ -32,14 +32,15 @@ def _check(source: str | None, detections: str | None) -> None:
 class LoadTrailcamSubset(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
+        sources = list_input_sources()
         return io.Schema(
             node_id="LoadTrailcamSubset", display_name="Load Trailcam Subset", category=CATEGORY,
             description="Load COCO Camera Traps metadata (a .json in ComfyUI's input folder) or a plain folder of "
                         "photos, optionally labelled by a MegaDetector/AddaxAI/SpeciesNet results file, and keep "
                         "the frames the filters select. Outputs a preview batch and the subset (ids, labels, boxes).",
-            inputs=[io.Combo.Input("source", options=list_input_sources(),
-                                   tooltip="A CCT .json or a folder/ in ComfyUI's input folder"),
-                    io.Combo.Input("detections", options=[NO_DETECTIONS, *list_input_files((".json",))],
+            inputs=[io.Combo.Input("source", options=sources, default=sources[0] if sources else None,
+                                   tooltip="A CCT .json or a folder/ of photos in ComfyUI's input folder"),
+                    io.Combo.Input("detections", options=[NO_DETECTIONS, *list_detection_files()],
                                    default=NO_DETECTIONS, tooltip="Optional detector results whose labels replace "
                                                                   "the metadata's"),
                     *option_inputs(DetectionOptions, skip=("strip_prefix",)),
@@ -49,8 +50,10 @@ class LoadTrailcamSubset(io.ComfyNode):
             outputs=[io.Image.Output(display_name="preview"), SUBSET.Output(display_name="subset")])
 
     @classmethod
-    def validate_inputs(cls, source: str | None = None, detections: str | None = None) -> bool | str:
-        return path_error(lambda: _check(source, detections))
+    def validate_inputs(cls, source: str | None = None) -> bool | str:
+        # One input per check: ComfyUI files a failed check under every input the method takes.
+        # ``detections`` is a combo, which ComfyUI checks itself (and execute confines it).
+        return path_error(lambda: _check(source, None))
 
     @classmethod
     def fingerprint_inputs(cls, source: str, detections: str, **_) -> str:
@@ -65,6 +68,7 @@ class LoadTrailcamSubset(io.ComfyNode):
         path = input_path(source, "source")
         dataset = run_core(load_dataset, path, cache_dir=dataset_cache_dir(), progress=ComfyProgress())
         if detections and detections != NO_DETECTIONS:
+            _check(None, detections)
             det_options = options_from(DetectionOptions, widgets)
             found = run_core(read_detections, input_path(detections, "detections"))
             dataset = run_core(apply_detections, dataset, found, threshold=det_options.threshold,
