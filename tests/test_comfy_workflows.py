@@ -1,4 +1,4 @@
-"""The shareable workflows: checked against a real ComfyUI's node definitions, and (1)-(3) run on it."""
+"""The shareable workflows: checked against a real ComfyUI's node definitions, and all five run on it."""
 from __future__ import annotations
 
 import copy
@@ -277,3 +277,87 @@ def test_subset_loader_reruns_when_its_file_changes_on_disk(comfy_server):
     st = copy_.stat()
     os.utime(copy_, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert "1" not in cached_nodes()               # the file changed on disk: loaded again
+
+
+# ------------------------------------------------------------------ workflows 4 and 5 (small SDXL)
+SMALL_SDXL = "small-sdxl.safetensors"      # conftest: a single-file SDXL CheckpointLoaderSimple loads
+
+
+def _small_lora(path, text_encoders: bool, seed: int = 0):
+    """A kohya LoRA for the small SDXL: UNet attention, and (optionally) both text encoders."""
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    modules = {f"lora_unet_input_blocks_{b}_1_transformer_blocks_0_{a}": (320, 2048 if a == "attn2_to_k" else 320)
+               for b in (4, 5, 7, 8) for a in ("attn1_to_q", "attn2_to_k")}
+    if text_encoders:
+        for layer in range(0, 10):
+            modules[f"lora_te1_text_model_encoder_layers_{layer}_self_attn_q_proj"] = (768, 768)
+            modules[f"lora_te2_text_model_encoder_layers_{layer}_self_attn_q_proj"] = (1280, 1280)
+    tensors = {}
+    for name, (out_f, in_f) in modules.items():
+        tensors[f"{name}.lora_down.weight"] = torch.randn(4, in_f, generator=g) * 0.2
+        tensors[f"{name}.lora_up.weight"] = torch.randn(out_f, 4, generator=g) * 0.2
+        tensors[f"{name}.alpha"] = torch.tensor(4.0)
+    save_file(tensors, str(path))
+    return path
+
+
+def _generation_graph(name: str, lora: str, strength_clip: float, batch: int = 1, prefix: str = "wf4/gen") -> dict:
+    _, api = load(name)
+    _by_type(api, "CheckpointLoaderSimple")["ckpt_name"] = SMALL_SDXL
+    _by_type(api, "LoraLoader").update(lora_name=lora, strength_model=0.8, strength_clip=strength_clip)
+    _by_type(api, "EmptyLatentImage").update(width=64, height=64, batch_size=batch)
+    _by_type(api, "KSampler").update(steps=1)
+    _by_type(api, "SaveImage")["filename_prefix"] = prefix
+    return api
+
+
+def _saved_pngs(server, outputs: dict) -> list:
+    from PIL import Image
+
+    files = [im for o in outputs.values() for im in o.get("images", []) if im.get("type") == "output"]
+    return [Image.open(server.output_dir / f["subfolder"] / f["filename"]) for f in files]
+
+
+def test_workflow_4_generate_runs_on_a_single_file_sdxl_and_clip_strength_acts(comfy_server):
+    import numpy as np
+
+    loras = comfy_server.models_dir / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    _small_lora(loras / "wf4_both.safetensors", text_encoders=True)
+    _small_lora(loras / "wf4_unet.safetensors", text_encoders=False)
+    info = comfy_server.object_info(refresh=True)
+    assert SMALL_SDXL in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+    log_before = len(comfy_server.log.read_text(errors="replace"))
+    pixels = {}
+    for lora in ("wf4_both", "wf4_unet"):
+        for clip in (0.2, 0.8):
+            outputs = ok(comfy_server.run(_generation_graph(WF_GENERATE, f"{lora}.safetensors", clip,
+                                                            prefix=f"wf4/{lora}_{clip}"), timeout=400))
+            (png,) = _saved_pngs(comfy_server, outputs)
+            assert png.size == (64, 64)
+            # a PNG queued through the API carries the graph that ran, not the UI layout (docs/comfyui.md)
+            assert "prompt" in png.info and "workflow" not in png.info
+            pixels[(lora, clip)] = np.asarray(png.convert("RGB")).astype(int)
+    log = comfy_server.log.read_text(errors="replace")[log_before:]
+    assert "lora key not loaded" not in log and "clip missing" not in log.lower(), log[-3000:]
+    changed = (pixels[("wf4_both", 0.2)] != pixels[("wf4_both", 0.8)]).any(axis=2).mean()
+    assert changed > 0.5, changed                                   # CLIP strength changes the image
+    assert (pixels[("wf4_unet", 0.2)] == pixels[("wf4_unet", 0.8)]).all()   # ... only with text-encoder weights
+
+
+def test_workflow_5_mosaic_of_generations_runs_end_to_end(comfy_server):
+    loras = comfy_server.models_dir / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    _small_lora(loras / "wf5.safetensors", text_encoders=True, seed=5)
+    api = _generation_graph(WF_GENERATIONS_MOSAIC, "wf5.safetensors", 0.8, batch=4, prefix="wf5/gen")
+    _by_type(api, "EmbedImages").update(model="trailcam-tiny", pretrained="")
+    _by_type(api, "MosaicLayout").update(folder="wf5/mosaic", embedding="pca", tile=32)
+    outputs = ok(comfy_server.run(api, timeout=400))
+    assert len(_saved_pngs(comfy_server, outputs)) == 4
+    out = comfy_server.output_dir / "wf5" / "mosaic"
+    positions = json.loads((out / "positions.json").read_text())
+    assert positions["n"] == 4 and len({it["cell"] for it in positions["items"]}) == 4
+    assert list(out.glob("mosaic.*"))
