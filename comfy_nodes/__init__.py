@@ -19,7 +19,7 @@ _MODULES = {
     "captions": ["AutoTagCaptions", "SaveCaptionedDataset"],
     "embed": ["EmbedImages"],
     "mosaic": ["MosaicLayout"],
-    "train": ["TrainLoRA"],
+    "train": ["TrainLoRA", "TrainLoRAOptions"],
     "gan": ["TrainGAN", "SampleGAN"],
 }
 

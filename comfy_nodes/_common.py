@@ -25,9 +25,9 @@ from comfy_api.latest import io
 
 from trailcam_core.base import Cancelled, ImageRecord, TrailcamError
 
-from ._paths import (fingerprint_path, file_stem, input_path, input_root, list_diffusers_folders,  # noqa: F401
-                     list_input_files, list_input_sources, list_models, model_folder, model_path, output_path,
-                     output_root, path_error, save_batch, save_image)
+from ._paths import (fingerprint_path, file_stem, input_path, input_root, list_detection_files,  # noqa: F401
+                     list_diffusers_folders, list_input_files, list_input_sources, list_models, model_folder,
+                     model_path, output_path, output_root, path_error, save_batch, save_image)
 from ._widgets import option_inputs, options_from  # noqa: F401
 
 CATEGORY = "trailcam"

@@ -68,22 +68,52 @@ def path_error(check: Callable[[], Any]) -> bool | str:
     return True
 
 
+def _holds_images(folder: str, depth: int = 2) -> bool:
+    """True when ``folder`` or its sub-folders (to ``depth``) hold an image or video file."""
+    from trailcam_core.base import IMAGE_EXTENSIONS
+
+    media = IMAGE_EXTENSIONS + (".mp4", ".avi", ".mov", ".mkv")
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except OSError:
+        return False
+    if any(e.is_file() and e.name.lower().endswith(media) for e in entries):
+        return True
+    return depth > 0 and any(e.is_dir() and not e.name.startswith(".") and _holds_images(e.path, depth - 1)
+                             for e in entries)
+
+
 def list_input_sources(max_depth: int = 2) -> list[str]:
-    """CCT JSON files and folders in ComfyUI's input folder (relative names, POSIX), for a combo."""
+    """Datasets in ComfyUI's input folder (relative names, POSIX), for a combo: COCO Camera Traps
+    JSON files first, then folders that hold photos.  Detector results files and folders without
+    images (ComfyUI's own ``3d/``) are left out."""
+    from trailcam_core.detections import json_kind
+
     root = input_root()
-    found: list[str] = []
+    files: list[str] = []
+    folders: list[str] = []
     if not root.is_dir():
-        return found
+        return []
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root)
         depth = len(rel.parts)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not d.startswith("__"))
-        if depth >= 1:
-            found.append(rel.as_posix() + "/")
+        if depth >= 1 and _holds_images(dirpath):
+            folders.append(rel.as_posix() + "/")
         if depth >= max_depth:
             dirnames[:] = []
-        found.extend((rel / f).as_posix() for f in sorted(filenames) if f.lower().endswith(".json"))
-    return sorted(found)
+        files.extend((rel / f).as_posix() for f in sorted(filenames)
+                     if f.lower().endswith(".json") and json_kind(os.path.join(dirpath, f)) == "dataset")
+    return sorted(files) + sorted(folders)
+
+
+def list_detection_files(max_depth: int = 3) -> list[str]:
+    """Detector results files (MegaDetector, AddaxAI, SpeciesNet) in the input folder, for a combo."""
+    from trailcam_core.detections import json_kind
+
+    root = input_root()
+    return [f for f in list_input_files((".json",), max_depth) if json_kind(root / f) == "detections"]
 
 
 def list_input_files(suffixes: Sequence[str], max_depth: int = 3) -> list[str]:

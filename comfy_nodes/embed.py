@@ -48,9 +48,11 @@ class EmbedImages(io.ComfyNode):
             outputs=[EMBEDDINGS.Output(display_name="embeddings")])
 
     @classmethod
-    def validate_inputs(cls, model: str | None = None, pretrained: str | None = None) -> bool | str:
-        # None: the widget is linked from another node; it is checked again when the node runs
-        return path_error(lambda: local_weights(model or "", pretrained or ""))
+    def validate_inputs(cls, pretrained: str | None = None) -> bool | str:
+        # One input per check: ComfyUI files a failed check under every input the method takes, so
+        # only the weights file is checked here; a local-dir model is checked when the node runs.
+        # None: the widget is linked from another node.
+        return path_error(lambda: local_weights("", pretrained or ""))
 
     @classmethod
     def execute(cls, subset: SubsetData | None = None, images=None, **widgets) -> io.NodeOutput:

@@ -9,9 +9,8 @@ from comfy_api.latest import io, ui
 import folder_paths
 
 from trailcam_core.base import TrailcamError
-from trailcam_core.gan import (GanTrainOptions, generate, load_directions, load_generator, TAG_DIRECTIONS,
+from trailcam_core.gan import (curve, GanTrainOptions, generate, load_directions, load_generator, TAG_DIRECTIONS,
                                train_or_reuse)
-from trailcam_core.gan import curve
 
 from ._common import (CATEGORY, ComfyProgress, fingerprint_path, input_path, model_folder, model_path, option_inputs,
                       options_from, output_path, path_error, run_core, to_tensor)

@@ -10,7 +10,7 @@ from trailcam_core.detections import DetectionOptions
 from trailcam_core.subset import load_subset, SubsetOptions
 
 from ._common import (CATEGORY, SUBSET, ComfyProgress, SubsetData, fingerprint_path, input_path,
-                      list_input_files, list_input_sources, option_inputs, options_from, path_error, previews, run_core,
+                      list_detection_files, list_input_sources, option_inputs, options_from, path_error, previews, run_core,
                       to_tensor)
 
 NO_DETECTIONS = "(none)"
@@ -31,14 +31,15 @@ def _check(source: str | None, detections: str | None) -> None:
 class LoadTrailcamSubset(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
+        sources = list_input_sources()
         return io.Schema(
             node_id="LoadTrailcamSubset", display_name="Load Trailcam Subset", category=CATEGORY,
             description="Load COCO Camera Traps metadata (a .json in ComfyUI's input folder) or a plain folder of "
                         "photos, optionally labelled by a MegaDetector/AddaxAI/SpeciesNet results file, and keep "
                         "the frames the filters select. Outputs a preview batch and the subset (ids, labels, boxes).",
-            inputs=[io.Combo.Input("source", options=list_input_sources(),
-                                   tooltip="A CCT .json or a folder/ in ComfyUI's input folder"),
-                    io.Combo.Input("detections", options=[NO_DETECTIONS, *list_input_files((".json",))],
+            inputs=[io.Combo.Input("source", options=sources, default=sources[0] if sources else None,
+                                   tooltip="A CCT .json or a folder/ of photos in ComfyUI's input folder"),
+                    io.Combo.Input("detections", options=[NO_DETECTIONS, *list_detection_files()],
                                    default=NO_DETECTIONS, tooltip="Optional detector results whose labels replace "
                                                                   "the metadata's"),
                     *option_inputs(DetectionOptions, skip=("strip_prefix",)),
@@ -48,8 +49,10 @@ class LoadTrailcamSubset(io.ComfyNode):
             outputs=[io.Image.Output(display_name="preview"), SUBSET.Output(display_name="subset")])
 
     @classmethod
-    def validate_inputs(cls, source: str | None = None, detections: str | None = None) -> bool | str:
-        return path_error(lambda: _check(source, detections))
+    def validate_inputs(cls, source: str | None = None) -> bool | str:
+        # One input per check: ComfyUI files a failed check under every input the method takes.
+        # ``detections`` is a combo, which ComfyUI checks itself (and execute confines it).
+        return path_error(lambda: _check(source, None))
 
     @classmethod
     def fingerprint_inputs(cls, source: str, detections: str, **_) -> str:
@@ -62,6 +65,8 @@ class LoadTrailcamSubset(io.ComfyNode):
     @classmethod
     def execute(cls, source: str, detections: str, preview_size: int, **widgets) -> io.NodeOutput:
         path = input_path(source, "source")
+        if detections and detections != NO_DETECTIONS:
+            _check(None, detections)
         found = input_path(detections, "detections") if detections and detections != NO_DETECTIONS else None
         subset = run_core(load_subset, path, options_from(SubsetOptions, widgets), detections=found,
                           detection_options=options_from(DetectionOptions, widgets), cache_dir=dataset_cache_dir(),

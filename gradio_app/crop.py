@@ -5,13 +5,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from trailcam_core.crop import crop_batch, crop_image, CropOptions, detect_info_bar
-from trailcam_core.base import DataError, ImageRecord, TrailcamError
+from trailcam_core.crop import crop_batch, crop_image, CropOptions, detect_info_bar, usable_boxes
+from trailcam_core.base import DataError, ImageRecord, open_image_safely, placeholder, TrailcamError
 from trailcam_core.ingest import list_media
-from trailcam_core.crop import usable_boxes
 
 from ._common import AppContext, OptionForm, event_fn, long_job, report_markdown, stop_button, thumbnail
-from trailcam_core.base import open_image_safely, placeholder
 
 MAIN = ("mode", "size", "strip_info_bar", "margin", "min_score")
 SOURCES = ("Dataset subset", "Folder")

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from trailcam_core.generate import default_generator, GenerateOptions, LoraSpec, parse_strengths, strength_grid
+from trailcam_core.generate import (clip_strength_notes, default_generator, GenerateOptions, LoraSpec,
+                                    parse_strengths, strength_grid)
 from trailcam_core.lora import find_lora_files
 
 from ._common import AppContext, OptionForm, event_fn, existing, long_job, stop_button, stopped_message
+
 
 NONE = "(no LoRA)"
 MAIN = ("prompt", "negative_prompt", "seed", "steps")
@@ -88,7 +90,8 @@ def build(ctx: AppContext) -> None:
         lora_text = f"{path.name} (model {strength_model:g}, clip {strength_clip:g})" if path else "none"
         size = f"{images[0].params['width']}x{images[0].params['height']}" if images else ""
         auto = f" ({gen.size_note})" if gen.size_note else ""
-        return pics, f"{len(pics)} image(s) {size}{auto} in `{ctx.rel(out)}`; LoRA: {lora_text}"
+        notes = "".join(f"\n\nNote: {n}" for n in clip_strength_notes(specs))
+        return pics, f"{len(pics)} image(s) {size}{auto} in `{ctx.rel(out)}`; LoRA: {lora_text}{notes}"
 
     def do_grid(base, lora, grid_model, grid_clip, progress, **values):
         path = lora_path(ctx, lora)
@@ -100,6 +103,15 @@ def build(ctx: AppContext) -> None:
                              parse_strengths(grid_clip), out_path=out, generator=gen, progress=progress)
         return str(out), f"Saved `{ctx.rel(out)}` ({grid.width}x{grid.height})"
 
+    def lora_note(lora_name):
+        try:
+            path = lora_path(ctx, lora_name)
+            notes = clip_strength_notes([LoraSpec(str(path))]) if path else []
+        except Exception:        # a missing or unreadable file is reported when Generate is pressed
+            return ""
+        return f"Note: {notes[0]}" if notes else ""
+
+    lora.change(lora_note, lora, info, api_name="generate_lora_note")
     refresh.click(lambda: gr.update(choices=lora_choices(ctx)), None, lora, api_name="generate_loras")
     if "train_event" in ctx.shared:      # a LoRA just trained appears in the list without a click
         ctx.shared["train_event"].then(lambda: gr.update(choices=lora_choices(ctx)), None, lora,

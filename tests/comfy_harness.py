@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -73,10 +74,14 @@ class ComfyServer:
     # -- http
     def request(self, path: str, data: Any = None, timeout: float = 30) -> tuple[int, Any]:
         body = None if data is None else json.dumps(data).encode()
-        req = urllib.request.Request(self.url + path, data=body, headers={"Content-Type": "application/json"})
+        # names with spaces (the workflow templates) are quoted; answers that are not JSON come back as bytes
+        url = self.url + urllib.parse.quote(path, safe="/?&=%:")
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 raw = resp.read()
+                if resp.headers.get_content_type() != "application/json" and not raw.lstrip()[:1] in (b"{", b"["):
+                    return resp.status, raw
                 return resp.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
             raw = exc.read()

@@ -24,7 +24,7 @@ FRONTEND_ONLY = {"Note", "MarkdownNote"}
 
 SAMPLE = "trailcam_sample/sample_cct.json"
 SDXL = "sd_xl_base_1.0.safetensors"
-GEN_PROMPT = "trlcm, trailcam photo, coyote, night-infrared"
+GEN_PROMPT = "trlcm, trailcam photo, coyote, infrared night"   # the captions' words
 NEGATIVE = "blurry, cartoon, text, watermark"
 
 
@@ -44,9 +44,17 @@ def _gen_nodes(batch: int, prefix: str) -> list[tuple]:
     ]
 
 
+# The template browser shows each file's name as its title: numbered (so "Alphabetical" keeps the
+# order of the tutorial) and readable, with a picture of the same name beside it (thumbnails.py).
+WF_SUBSET = "1. Subset, crop and caption a dataset"
+WF_MOSAIC = "2. Similarity mosaic"
+WF_TRAIN = "3. Train a LoRA"
+WF_GENERATE = "4. Generate with model and CLIP strength"
+WF_GENERATIONS_MOSAIC = "5. Mosaic of generations"
+
 # name -> nodes: (id, type, widget values (others: the node's defaults), links {input: (node id, output slot)})
 SPEC: dict[str, list[tuple]] = {
-    "1_subset_crop_captions_dataset": [
+    WF_SUBSET: [
         (1, "LoadTrailcamSubset", {"source": SAMPLE, "empty": "exclude", "max_total": 24}, {}),
         (2, "CropSquare", {"mode": "bbox", "size": 512}, {"subset": (1, 1)}),
         (3, "PreviewImage", {}, {"images": (2, 0)}),
@@ -55,23 +63,24 @@ SPEC: dict[str, list[tuple]] = {
         (6, "DistributionChart", {"chart": "categories"}, {"subset": (1, 1)}),
         (7, "PreviewImage", {}, {"images": (6, 0)}),
     ],
-    "2_embed_mosaic": [
+    WF_MOSAIC: [
         (1, "LoadTrailcamSubset", {"source": SAMPLE, "max_total": 0}, {}),
         (2, "EmbedImages", {}, {"subset": (1, 1)}),
         (3, "MosaicLayout", {"folder": "trailcam/mosaic", "tile": 96}, {"embeddings": (2, 0)}),
         (4, "PreviewImage", {}, {"images": (3, 0)}),
     ],
-    "3_train_lora": [
+    WF_TRAIN: [
         (1, "LoadTrailcamSubset", {"source": SAMPLE, "empty": "exclude", "sequence": "first", "max_total": 40}, {}),
         (2, "CropSquare", {"mode": "bbox", "size": 1024}, {"subset": (1, 1)}),
         (3, "AutoTagCaptions", {"trigger": "trlcm"}, {"subset": (2, 1)}),
         (4, "SaveCaptionedDataset", {"folder": "trailcam/lora_dataset"}, {"subset": (3, 0)}),
-        (5, "TrainLoRA", {"base_model": SDXL, "output_name": "trailcam_lora", "trigger_word": "trlcm",
-                          "dataset": "trailcam/lora_dataset"}, {"dataset": (4, 0)}),
+        (7, "TrainLoRAOptions", {"trigger_word": "trlcm"}, {}),
+        (5, "TrainLoRA", {"base_model": SDXL, "output_name": "trailcam_lora", "dataset": "trailcam/lora_dataset"},
+         {"dataset": (4, 0), "options": (7, 0)}),
         (6, "PreviewImage", {}, {"images": (5, 1)}),
     ],
-    "4_generate_with_lora": _gen_nodes(1, "trailcam/generations/trlcm"),
-    "5_mosaic_of_generations": _gen_nodes(16, "trailcam/generations/batch") + [
+    WF_GENERATE: _gen_nodes(1, "trailcam/generations/trlcm"),
+    WF_GENERATIONS_MOSAIC: _gen_nodes(16, "trailcam/generations/batch") + [
         (9, "EmbedImages", {}, {"images": (7, 0)}),
         (10, "MosaicLayout", {"folder": "trailcam/generations_mosaic", "tile": 128}, {"embeddings": (9, 0)}),
         (11, "PreviewImage", {}, {"images": (10, 0)}),

@@ -49,15 +49,25 @@ def sample_cct(tmp_path_factory) -> Path:
 
 # --- ComfyUI node pack (issue 8): one real ComfyUI server per session ---------------------------
 @pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory, sample_cct):
+def comfy_server(tmp_path_factory, sample_cct, pytestconfig):
     """A real ComfyUI 0.3.75 on 127.0.0.1 with this repo in custom_nodes/ (see tests/comfy_harness.py).
 
     Its input folder holds the synthetic sample under ``trailcam_sample/``; its models/diffusers
-    folder holds the tiny SDXL as ``tiny-sdxl/``.
+    folder holds the tiny SDXL as ``tiny-sdxl/``; models/checkpoints holds a small single-file
+    SDXL that CheckpointLoaderSimple loads (``small-sdxl.safetensors``, tests/sdxl_comfy_checkpoint.py;
+    built once into pytest's cache folder, about 2 GB).
     """
-    from comfy_harness import prepare_test_inputs, start_comfy
+    from comfy_harness import prepare_test_inputs, require_comfyui, start_comfy
+    from sdxl_comfy_checkpoint import build_small_sdxl_checkpoint
 
-    with start_comfy(tmp_path_factory.mktemp("comfyui"), prepare=lambda root: prepare_test_inputs(root, sample_cct)) as srv:
+    small = build_small_sdxl_checkpoint(pytestconfig.cache.mkdir("small-sdxl") / "small-sdxl.safetensors",
+                                        require_comfyui())
+
+    def prepare(root):
+        prepare_test_inputs(root, sample_cct)
+        (root / "models" / "checkpoints" / "small-sdxl.safetensors").symlink_to(small)
+
+    with start_comfy(tmp_path_factory.mktemp("comfyui"), prepare=prepare) as srv:
         yield srv
 
 

@@ -1,4 +1,4 @@
-"""The shareable workflows: checked against a real ComfyUI's node definitions, and (1)-(3) run on it."""
+"""The shareable workflows: checked against a real ComfyUI's node definitions, and all five run on it."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,8 @@ import time
 import pytest
 
 from comfy_harness import execution_error, ok
-from comfy_workflows import SPEC, WORKFLOWS, check_api, check_ui, load, ui_to_api
+from comfy_workflows import (SPEC, WF_GENERATE, WF_GENERATIONS_MOSAIC, WF_MOSAIC, WF_SUBSET, WF_TRAIN, WORKFLOWS,
+                             check_api, check_ui, load, ui_to_api)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,7 +34,7 @@ def test_workflow_matches_the_node_definitions(comfy_server, name):
 
 def test_checker_catches_broken_workflows(comfy_server):
     info = comfy_server.object_info()
-    ui, api = load("1_subset_crop_captions_dataset")
+    ui, api = load(WF_SUBSET)
     bad = copy.deepcopy(ui)
     crop = next(n for n in bad["nodes"] if n["type"] == "CropSquare")
     crop["widgets_values"][0] = "sideways"                    # not a mode
@@ -52,13 +53,13 @@ def test_checker_catches_broken_workflows(comfy_server):
 
 
 def test_generation_workflows_use_stock_nodes_with_both_strengths():
-    _, api = load("4_generate_with_lora")
+    _, api = load(WF_GENERATE)
     types = [n["class_type"] for n in api.values()]
     for stock in ("CheckpointLoaderSimple", "LoraLoader", "KSampler", "SaveImage"):
         assert stock in types
     lora = next(n for n in api.values() if n["class_type"] == "LoraLoader")["inputs"]
     assert lora["strength_model"] == 0.8 and lora["strength_clip"] == 0.8
-    _, api5 = load("5_mosaic_of_generations")
+    _, api5 = load(WF_GENERATIONS_MOSAIC)
     embed = next(n for n in api5.values() if n["class_type"] == "EmbedImages")
     assert api5[embed["inputs"]["images"][0]]["class_type"] == "VAEDecode"
 
@@ -68,7 +69,7 @@ def _by_type(api: dict, node_type: str) -> dict:
 
 
 def test_workflow_1_subset_crop_captions_dataset(comfy_server):
-    _, api = load("1_subset_crop_captions_dataset")
+    _, api = load(WF_SUBSET)
     _by_type(api, "LoadTrailcamSubset")["max_total"] = 8
     _by_type(api, "CropSquare")["size"] = 96
     _by_type(api, "SaveCaptionedDataset")["folder"] = "wf1/dataset"
@@ -95,7 +96,7 @@ def test_workflow_1_subset_crop_captions_dataset(comfy_server):
 
 
 def test_workflow_2_embed_mosaic(comfy_server):
-    _, api = load("2_embed_mosaic")
+    _, api = load(WF_MOSAIC)
     embed = _by_type(api, "EmbedImages")
     embed.update(model="trailcam-tiny", pretrained="")     # tiny random weights: no download
     mosaic = _by_type(api, "MosaicLayout")
@@ -112,7 +113,7 @@ def test_workflow_2_embed_mosaic(comfy_server):
 
 
 def test_a_filter_that_leaves_nothing_fails_with_the_core_message(comfy_server):
-    _, api = load("1_subset_crop_captions_dataset")
+    _, api = load(WF_SUBSET)
     _by_type(api, "LoadTrailcamSubset")["categories"] = "lizard"   # a category with no image in the sample
     err = execution_error(comfy_server.run(api))
     assert err["node_type"] == "LoadTrailcamSubset"
@@ -120,13 +121,14 @@ def test_a_filter_that_leaves_nothing_fails_with_the_core_message(comfy_server):
 
 
 def _train_graph(max_steps: int) -> dict:
-    _, api = load("3_train_lora")
+    _, api = load(WF_TRAIN)
     _by_type(api, "LoadTrailcamSubset")["max_total"] = 4
     _by_type(api, "CropSquare")["size"] = 64
     _by_type(api, "SaveCaptionedDataset")["folder"] = "wf3/dataset"
-    _by_type(api, "TrainLoRA").update(
-        base_model="tiny-sdxl/", output_name="wf3_lora", resolution=64, bucketing=False, max_steps=max_steps,
-        rank=4, alpha=4.0, mixed_precision="no", gradient_checkpointing=False, cache_to_disk=False)
+    _by_type(api, "TrainLoRA").update(base_model="tiny-sdxl/", output_name="wf3_lora", resolution=64,
+                                      max_steps=max_steps, rank=4)
+    _by_type(api, "TrainLoRAOptions").update(bucketing=False, alpha=4.0, mixed_precision="no",
+                                             gradient_checkpointing=False, cache_to_disk=False)
     return api
 
 
@@ -134,6 +136,9 @@ def test_workflow_3_train_lora_lands_in_models_loras_and_is_not_retrained(comfy_
     outputs = ok(comfy_server.run(_train_graph(3), timeout=400))
     lora = comfy_server.models_dir / "loras" / "wf3_lora.safetensors"
     assert lora.is_file()
+    # one copy per trained LoRA: none left in the run folder
+    run = comfy_server.output_dir / "trailcam" / "lora_runs" / "wf3_lora"
+    assert run.is_dir() and not list(run.glob("*.safetensors")), sorted(p.name for p in run.iterdir())
     from safetensors import safe_open
 
     with safe_open(str(lora), "pt") as f:
@@ -205,9 +210,9 @@ def test_detections_file_from_the_input_folder_labels_the_subset(comfy_server):
     det_file.write_text(json.dumps(make_megadetector(files, seed=3)))
     expected = set(read_detections(det_file).labels(threshold=0.2)["label"].astype(str))
     graph = {
-        "1": {"class_type": "LoadTrailcamSubset", "inputs": {**load("2_embed_mosaic")[1]["1"]["inputs"],
+        "1": {"class_type": "LoadTrailcamSubset", "inputs": {**load(WF_MOSAIC)[1]["1"]["inputs"],
                                                              "detections": "trailcam_sample/detections.json"}},
-        "2": {"class_type": "AutoTagCaptions", "inputs": {**_by_type(load("3_train_lora")[1], "AutoTagCaptions"),
+        "2": {"class_type": "AutoTagCaptions", "inputs": {**_by_type(load(WF_TRAIN)[1], "AutoTagCaptions"),
                                                           "subset": ["1", 1], "template": "{species}",
                                                           "trigger": ""}},
         "3": {"class_type": "SaveCaptionedDataset", "inputs": {"subset": ["2", 0], "folder": "detections/dataset",
@@ -224,7 +229,8 @@ def test_cancel_stops_training_and_the_next_queue_resumes(comfy_server):
     def graph(max_steps: int) -> dict:
         g = _train_graph(max_steps)
         # a checkpoint every 2 steps shows the loop is running; Cancel then saves one more and stops
-        _by_type(g, "TrainLoRA").update(output_name="wf3_cancel", save_every_n_steps=2, keep_checkpoints=2)
+        _by_type(g, "TrainLoRA").update(output_name="wf3_cancel")
+        _by_type(g, "TrainLoRAOptions").update(save_every_n_steps=2, keep_checkpoints=2)
         return g
 
     status, body = comfy_server.submit(graph(500))
@@ -256,7 +262,7 @@ def test_subset_loader_reruns_when_its_file_changes_on_disk(comfy_server):
     src = comfy_server.input_dir / "trailcam_sample" / "sample_cct.json"
     copy_ = comfy_server.input_dir / "trailcam_sample" / "fingerprint_cct.json"
     shutil.copyfile(src, copy_)
-    graph = {"1": {"class_type": "LoadTrailcamSubset", "inputs": {**load("2_embed_mosaic")[1]["1"]["inputs"],
+    graph = {"1": {"class_type": "LoadTrailcamSubset", "inputs": {**load(WF_MOSAIC)[1]["1"]["inputs"],
                                                                   "source": "trailcam_sample/fingerprint_cct.json",
                                                                   "max_total": 2}},
              "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
@@ -271,3 +277,87 @@ def test_subset_loader_reruns_when_its_file_changes_on_disk(comfy_server):
     st = copy_.stat()
     os.utime(copy_, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert "1" not in cached_nodes()               # the file changed on disk: loaded again
+
+
+# ------------------------------------------------------------------ workflows 4 and 5 (small SDXL)
+SMALL_SDXL = "small-sdxl.safetensors"      # conftest: a single-file SDXL CheckpointLoaderSimple loads
+
+
+def _small_lora(path, text_encoders: bool, seed: int = 0):
+    """A kohya LoRA for the small SDXL: UNet attention, and (optionally) both text encoders."""
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    modules = {f"lora_unet_input_blocks_{b}_1_transformer_blocks_0_{a}": (320, 2048 if a == "attn2_to_k" else 320)
+               for b in (4, 5, 7, 8) for a in ("attn1_to_q", "attn2_to_k")}
+    if text_encoders:
+        for layer in range(0, 10):
+            modules[f"lora_te1_text_model_encoder_layers_{layer}_self_attn_q_proj"] = (768, 768)
+            modules[f"lora_te2_text_model_encoder_layers_{layer}_self_attn_q_proj"] = (1280, 1280)
+    tensors = {}
+    for name, (out_f, in_f) in modules.items():
+        tensors[f"{name}.lora_down.weight"] = torch.randn(4, in_f, generator=g) * 0.2
+        tensors[f"{name}.lora_up.weight"] = torch.randn(out_f, 4, generator=g) * 0.2
+        tensors[f"{name}.alpha"] = torch.tensor(4.0)
+    save_file(tensors, str(path))
+    return path
+
+
+def _generation_graph(name: str, lora: str, strength_clip: float, batch: int = 1, prefix: str = "wf4/gen") -> dict:
+    _, api = load(name)
+    _by_type(api, "CheckpointLoaderSimple")["ckpt_name"] = SMALL_SDXL
+    _by_type(api, "LoraLoader").update(lora_name=lora, strength_model=0.8, strength_clip=strength_clip)
+    _by_type(api, "EmptyLatentImage").update(width=64, height=64, batch_size=batch)
+    _by_type(api, "KSampler").update(steps=1)
+    _by_type(api, "SaveImage")["filename_prefix"] = prefix
+    return api
+
+
+def _saved_pngs(server, outputs: dict) -> list:
+    from PIL import Image
+
+    files = [im for o in outputs.values() for im in o.get("images", []) if im.get("type") == "output"]
+    return [Image.open(server.output_dir / f["subfolder"] / f["filename"]) for f in files]
+
+
+def test_workflow_4_generate_runs_on_a_single_file_sdxl_and_clip_strength_acts(comfy_server):
+    import numpy as np
+
+    loras = comfy_server.models_dir / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    _small_lora(loras / "wf4_both.safetensors", text_encoders=True)
+    _small_lora(loras / "wf4_unet.safetensors", text_encoders=False)
+    info = comfy_server.object_info(refresh=True)
+    assert SMALL_SDXL in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+    log_before = len(comfy_server.log.read_text(errors="replace"))
+    pixels = {}
+    for lora in ("wf4_both", "wf4_unet"):
+        for clip in (0.2, 0.8):
+            outputs = ok(comfy_server.run(_generation_graph(WF_GENERATE, f"{lora}.safetensors", clip,
+                                                            prefix=f"wf4/{lora}_{clip}"), timeout=400))
+            (png,) = _saved_pngs(comfy_server, outputs)
+            assert png.size == (64, 64)
+            # a PNG queued through the API carries the graph that ran, not the UI layout (docs/comfyui.md)
+            assert "prompt" in png.info and "workflow" not in png.info
+            pixels[(lora, clip)] = np.asarray(png.convert("RGB")).astype(int)
+    log = comfy_server.log.read_text(errors="replace")[log_before:]
+    assert "lora key not loaded" not in log and "clip missing" not in log.lower(), log[-3000:]
+    changed = (pixels[("wf4_both", 0.2)] != pixels[("wf4_both", 0.8)]).any(axis=2).mean()
+    assert changed > 0.5, changed                                   # CLIP strength changes the image
+    assert (pixels[("wf4_unet", 0.2)] == pixels[("wf4_unet", 0.8)]).all()   # ... only with text-encoder weights
+
+
+def test_workflow_5_mosaic_of_generations_runs_end_to_end(comfy_server):
+    loras = comfy_server.models_dir / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    _small_lora(loras / "wf5.safetensors", text_encoders=True, seed=5)
+    api = _generation_graph(WF_GENERATIONS_MOSAIC, "wf5.safetensors", 0.8, batch=4, prefix="wf5/gen")
+    _by_type(api, "EmbedImages").update(model="trailcam-tiny", pretrained="")
+    _by_type(api, "MosaicLayout").update(folder="wf5/mosaic", embedding="pca", tile=32)
+    outputs = ok(comfy_server.run(api, timeout=400))
+    assert len(_saved_pngs(comfy_server, outputs)) == 4
+    out = comfy_server.output_dir / "wf5" / "mosaic"
+    positions = json.loads((out / "positions.json").read_text())
+    assert positions["n"] == 4 and len({it["cell"] for it in positions["items"]}) == 4
+    assert list(out.glob("mosaic.*"))

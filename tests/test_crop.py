@@ -94,7 +94,7 @@ def test_info_bar_leaves_bar_free_real_crop_alone(cct_sample_dir):
         img = Image.open(path)
         bar = detect_info_bar(img)
         inner = img.crop((0, bar.top + 2, img.width, img.height - bar.bottom - 2))
-        assert detect_info_bar(inner) == InfoBar(0, 0), path.name
+        assert detect_info_bar(inner)[:2] == (0, 0), path.name      # the corner logo may stay: no strip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,7 +496,8 @@ def test_batch_on_real_sample(cct_sample_dir, tmp_path):
     car = rows["598de88f-23d2-11e8-a6a3-ec086b02610b"]
     assert 32 <= int(cat["info_bar_top"]) <= 40 and int(cat["crop_y"]) == int(cat["info_bar_top"])
     assert 48 <= int(car["info_bar_bottom"]) <= 56
-    assert int(car["crop_y"]) + int(car["crop_h"]) == 1536 - int(car["info_bar_bottom"])
+    # the Cuddeback logo reaches about 38 rows above its strip: the square ends above it
+    assert 1536 - 100 <= int(car["crop_y"]) + int(car["crop_h"]) <= 1536 - int(car["info_bar_bottom"]) - 30
     assert (cat["source_width"], cat["source_height"]) == ("2048", "1494")
     with Image.open(out / "5976a3a9-23d2-11e8-a6a3-ec086b02610b.jpg") as im:   # infrared night: RGB, grey
         arr = np.asarray(im).astype(int)

@@ -273,7 +273,8 @@ def test_export_round_trip_keeps_labels_and_boxes(photo_results, tmp_path):
     assert doc["info"]["format_version"] == "1.4"
     assert all(isinstance(k, str) and k.isdigit() for k in doc["detection_categories"])
     again = read_detections(out)
-    assert again.skipped == []
+    assert [item for item, _ in again.skipped] == ["cam2/IMG_0005.JPG"]    # the failure entry, kept
+    assert again.failures.to_dict("list") == d.failures.to_dict("list")
     assert again.labels(0.2)["label"].tolist() == d.labels(0.2)["label"].tolist()
     assert np.allclose(again.boxes(0.2)[["x", "y", "w", "h"]], d.boxes(0.2)[["x", "y", "w", "h"]])
     subset = write_megadetector(d, tmp_path / "two.json", files=["cam0/IMG_0000.JPG", "cam1\\IMG_0001.JPG"])

@@ -54,7 +54,8 @@ def data(tmp_path_factory) -> Path:
 
 def tiny_options(**kw) -> TrainOptions:
     base = dict(resolution=64, bucket_step=16, batch_size=2, rank=4, alpha=4.0, unet_lr=1e-3, text_encoder_lr=1e-3,
-                gradient_checkpointing=False, cache_to_disk=False, mixed_precision="no", max_steps=4)
+                gradient_checkpointing=False, cache_to_disk=False, mixed_precision="no", max_steps=4,
+                train_text_encoder=False)   # UNet only unless a test asks (the default trains both)
     base.update(kw)
     return TrainOptions(**base)
 

@@ -37,6 +37,8 @@ def _read(args):
     with _common.progress("read", unit="step") as cb:
         det = read_detections(args.results, strip_prefix=o.strip_prefix, progress=cb)
     print(f"  {det.summary()}")
+    for warning in det.warnings:
+        print(f"  warning: {warning}")
     return det, o
 
 

@@ -38,10 +38,18 @@ def register(sub) -> None:
     g.set_defaults(func=run_grid)
 
 
+def _print_clip_notes(specs) -> None:
+    from trailcam_core.generate import clip_strength_notes
+
+    for note in clip_strength_notes(specs):
+        print(f"note: {note}")
+
+
 def run_generate(args) -> int:
     options = from_namespace(core.GenerateOptions, args)
     gen = core.Generator(device=args.device, dtype=args.dtype)
     specs = [core.LoraSpec.parse(s) for s in args.lora]
+    _print_clip_notes(specs)
     with progress("generate", unit="step") as bar:
         images = gen.generate(args.base, specs, options, out_dir=args.out, progress=bar)
     for item in images:
@@ -57,6 +65,7 @@ def run_grid(args) -> int:
     gen = core.Generator(device=args.device, dtype=args.dtype)
     ms, cs = core.parse_strengths(args.model_strengths), core.parse_strengths(args.clip_strengths)
     out = Path(args.out) / f"strength_grid_{Path(args.lora).stem}_seed{options.seed}.png"
+    _print_clip_notes([core.LoraSpec(args.lora)])
     with progress("strength grid", unit="img") as bar:
         core.strength_grid(args.base, args.lora, options, ms, cs, out_path=out,
                            other_loras=[core.LoraSpec.parse(s) for s in args.extra_lora], generator=gen, progress=bar)

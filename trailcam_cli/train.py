@@ -60,4 +60,10 @@ def run(args) -> int:
         raise
     for sample in result.samples[-len(options.sample_prompts or []) or None:]:
         print(f"  sample {sample}", file=sys.stderr)
+    if not options.train_text_encoder:
+        from trailcam_core.generate import clip_strength_notes
+        from trailcam_core.generate import LoraSpec
+
+        for note in clip_strength_notes([LoraSpec(str(result.lora_path))]):
+            print(f"note: {note}", file=sys.stderr)
     return finish(result.to_report(), json_out=args.json)

@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from trailcam_core.base import Box, option, Options
+from trailcam_core.crop.info_logo import LOGO_SEARCH_FRACTION, find_logos
 
-__all__ = ["InfoBar", "detect_info_bar", "CropOptions", "crop_box", "crop_image",
-           ]
+__all__ = ["InfoBar", "detect_info_bar", "MIN_STRIP_ROWS", "CropOptions", "crop_box", "crop_image"]
 
 
 
@@ -32,19 +32,38 @@ __all__ = ["InfoBar", "detect_info_bar", "CropOptions", "crop_box", "crop_image"
 # Info bar
 # --------------------------------------------------------------------------------------------
 class InfoBar(NamedTuple):
-    """Rows to drop at the top and at the bottom of a frame (0 when there is no strip)."""
+    """Rows of info strip at the top and at the bottom of a frame (0 when there is no strip), and
+    the camera logos burnt in at its edges: ``logos`` = ``(x0, y0, x1, y1)`` boxes in the frame's
+    pixels (Cuddeback's oval reaching above its strip, RECONYX's corner wordmark)."""
 
     top: int = 0
     bottom: int = 0
+    logos: tuple = ()
 
     @property
     def present(self) -> bool:
         return bool(self.top or self.bottom)
 
+    @property
+    def cut_top(self) -> int:
+        """Rows to drop at the top so that neither the strip nor a logo stays."""
+        return max([self.top] + [int(y1) for _, y0, _, y1 in self.logos if y0 <= self.top])
+
+    def cut_bottom(self, height: int) -> int:
+        """Rows to drop at the bottom of a ``height``-row frame so that neither strip nor logo stays."""
+        return max([self.bottom] + [height - int(y0) for _, y0, _, y1 in self.logos
+                                    if y1 >= height - self.bottom and y0 > self.cut_top])
+
     def scaled(self, factor: float) -> "InfoBar":
         """The same strip in an image ``factor`` times as tall (rounded outwards)."""
-        return InfoBar(int(math.ceil(self.top * factor)), int(math.ceil(self.bottom * factor)))
+        logos = tuple((int(math.floor(x0 * factor)), int(math.floor(y0 * factor)), int(math.ceil(x1 * factor)),
+                       int(math.ceil(y1 * factor))) for x0, y0, x1, y1 in self.logos)
+        return InfoBar(int(math.ceil(self.top * factor)), int(math.ceil(self.bottom * factor)), logos)
 
+
+#: decoded height below which info strips become hard to see: every caller that looks for a strip
+#: (crop, tags) decodes at least this many rows and looks before any resampling blurs the text
+MIN_STRIP_ROWS = 360
 
 # Real strips measured on Caltech frames: 32 rows of 1494 (2.1 %), 48-49 rows of 1536 (3.2 %).
 _BAR_MAX_FRACTION = 0.08    # search band; a "strip" that runs past it is sky or night, not a strip
@@ -143,10 +162,28 @@ def detect_info_bar(img: "Image.Image | np.ndarray") -> InfoBar:
             part = part.convert("RGB").convert("L") if part.mode not in ("RGB", "L") else part.convert("L")
         return np.asarray(part)[:, ::step]
 
+    def colour(box: tuple[int, int, int, int]) -> Optional[np.ndarray]:
+        if isinstance(img, np.ndarray):
+            return img[box[1]:box[3]] if img.ndim == 3 and img.shape[2] >= 3 else None
+        if img.mode in ("L", "LA", "1", "I", "I;16", "F"):
+            return None                # grey frames carry no colour logo
+        return np.asarray(img.crop(box).convert("RGB"))
+
     pad = max(1, round(h * 0.002))
     top = _strip_run(grey((0, 0, w, band)), h)
     bottom = _strip_run(grey((0, h - band, w, h))[::-1], h)
-    return InfoBar(min(h, top + pad) if top else 0, min(h, bottom + pad) if bottom else 0)
+    top, bottom = (min(h, top + pad) if top else 0), (min(h, bottom + pad) if bottom else 0)
+    logos = []
+    reach = max(3, int(round(h * LOGO_SEARCH_FRACTION)))
+    if h >= 64:
+        top_band = colour((0, 0, w, min(h, top + reach)))
+        if top_band is not None:
+            logos += [(x0, r0, x1, r1) for x0, r0, x1, r1 in find_logos(top_band, top, h, w)]
+        lo = max(0, h - bottom - reach)
+        bottom_band = colour((0, lo, w, h))
+        if bottom_band is not None:
+            logos += [(x0, h - r1, x1, h - r0) for x0, r0, x1, r1 in find_logos(bottom_band[::-1], bottom, h, w)]
+    return InfoBar(top, bottom, tuple(logos))
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,6 +261,12 @@ def crop_box(width: int, height: int, boxes: Sequence[Box] = (), options: Option
     Example: ``crop_box(2048, 1494, bar=InfoBar(35, 0))`` -> ``(294, 35, 1753, 1494)``.
     """
     options = options or CropOptions()
+    if bar.logos:
+        # a logo is cropped away only where the square would hold it: drop the rows it reaches
+        plain = crop_box(width, height, boxes, options, InfoBar(bar.top, bar.bottom))
+        if not any(plain[0] < x1 and x0 < plain[2] and plain[1] < y1 and y0 < plain[3] for x0, y0, x1, y1 in bar.logos):
+            return plain
+        bar = InfoBar(bar.cut_top, bar.cut_bottom(height))
     top = min(max(0, bar.top), height - 1)
     bottom = max(top + 1, height - max(0, bar.bottom))
     region_h = bottom - top

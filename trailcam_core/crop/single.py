@@ -25,8 +25,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from trailcam_core.crop.geometry import CropOptions, fast_modules, crop_box, cut_pixels, orientation_of
 from trailcam_core.base import Box
+from trailcam_core.crop.geometry import MIN_STRIP_ROWS
 
-_MIN_BAR_ROWS = 360          # decoded height below which info strips become hard to see
+_MIN_BAR_ROWS = MIN_STRIP_ROWS   # decoded height below which info strips become hard to see
 
 
 class BadInput(Exception):

@@ -28,6 +28,7 @@ from trailcam_core.base import atomic_path, BatchReport, TrailcamError
 from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, coarse_class, same_class_key
 from trailcam_core.detections.join import JoinResult, as_dataset, as_detections, join
 from trailcam_core.ingest import charts
+from trailcam_core.detections.model import DEFAULT_CLASSIFICATION_THRESHOLD
 
 DEFAULT_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -57,7 +58,7 @@ class Comparison:
 
 
 def compare(dataset, detections, threshold: float = DEFAULT_THRESHOLD,
-            thresholds: Sequence[float] = DEFAULT_THRESHOLDS, classification_threshold: float = 0.0,
+            thresholds: Sequence[float] = DEFAULT_THRESHOLDS, classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD,
             strip_prefix: str = "") -> Comparison:
     """Compare ``detections`` with the CCT labels of ``dataset`` (see the module doc)."""
     ds = as_dataset(dataset)
@@ -173,7 +174,7 @@ def write_comparison(comparison: Comparison, out_dir) -> BatchReport:
 
 # ------------------------------------------------------------------------------------- charts
 def detection_chart_table(detections, dataset=None, threshold: float = DEFAULT_THRESHOLD, per: str = "detection",
-                          classification_threshold: float = 0.0, strip_prefix: str = "") -> pd.DataFrame:
+                          classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD, strip_prefix: str = "") -> pd.DataFrame:
     """Rows for the shared charts: ``category`` and ``location`` (one row per detection at/above the
     threshold, or per image with ``per="image"``, empty images included).  The location is the
     Dataset's when ``dataset`` is given, else the first folder of the path (camera folders)."""
@@ -198,7 +199,7 @@ def detection_chart_table(detections, dataset=None, threshold: float = DEFAULT_T
 
 
 def write_detection_charts(detections, out_dir, dataset=None, threshold: float = DEFAULT_THRESHOLD,
-                           per: str = "detection", classification_threshold: float = 0.0, top: int = 0,
+                           per: str = "detection", classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD, top: int = 0,
                            strip_prefix: str = "") -> BatchReport:
     """``categories.png`` (the distribution of detections) and ``locations.png`` (location x class)."""
 

@@ -26,7 +26,9 @@ def write_megadetector(source, out_json, threshold: Optional[float] = None, file
     MegaDetector class (animal/person/vehicle) carrying the species as its classification,
     ``conf`` = its ``score`` (1.0 for a human label), the box normalised by the image size (the
     whole image when the label has no box or the size is unknown).  Empty images get
-    ``"detections": []``; unlabelled images are left out.  Returns the path written.
+    ``"detections": []``; unlabelled images are left out.  Images the detector failed on are
+    written as MegaDetector writes them, ``{"file": ..., "failure": reason}`` (with ``files``,
+    those among ``files``, compared ignoring case).  Returns the path written.
     """
     cb = ensure(progress)
     if isinstance(source, Detections):
@@ -100,11 +102,22 @@ def _doc_from_detections(det: Detections, threshold: Optional[float], files) -> 
         by_image.setdefault(i, []).append(d)
     images = [{"file": f, "detections": by_image.get(i, [])}
               for i, f in enumerate(det.images["file"].to_numpy()) if keep_img[i]]
+    images += failure_entries(det, files)
     info = _info(str(det.info.get("detector", det.format)) if isinstance(det.info, dict) else det.format)
     doc = {"info": info, "detection_categories": {k: n for n, k in dkeys.items()}, "images": images}
     if ckeys:
         doc["classification_categories"] = {k: n for n, k in ckeys.items()}
     return doc
+
+
+def failure_entries(det: Detections, files=None) -> list:
+    """MegaDetector's ``{"file", "failure"}`` entries for the images ``det`` could not process."""
+    fails = det.failures
+    if fails is None or not len(fails):
+        return []
+    wanted = None if files is None else {str(f).replace("\\", "/").casefold() for f in files}
+    return [{"file": str(f), "failure": str(r)} for f, r in zip(fails["file"], fails["failure"])
+            if wanted is None or str(f).casefold() in wanted]
 
 
 def _bin_high(conf_bin: Optional[str]) -> float:
@@ -181,8 +194,11 @@ def export_detections(out_json, results=None, dataset=None, *, threshold: Option
         if dataset is not None:
             res = join(load_dataset(dataset, progress=progress), det)
             files = det.images["file"].to_numpy()[res.matched["row"].to_numpy(dtype=int)].tolist()
+            failed = set(res.failed)
             for f in res.only_in_dataset:
-                report.skip(f, "in the subset but not in the detections file")
+                if f not in failed:
+                    report.skip(f, "in the subset but not in the detections file")
+            files += res.failed  # written as failure entries
         path = write_megadetector(det, out_json, threshold=threshold, files=files, progress=progress)
         report.processed = len(det.images) if files is None else len(files)
     elif dataset is not None:

@@ -5,6 +5,7 @@ records are skipped with a reason naming the image and the field.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -18,9 +19,12 @@ from trailcam_core.base import DataError, UnsafePathError
 
 
 # ---------------------------------------------------------------------------------- AddaxAI COCO
+_CONF_BIN = re.compile(r"^conf_\d+(\.\d+)?-\d+(\.\d+)?$")
+
+
 def read_coco(top: ResultsFile, path: Path, strip_prefix: str) -> Detections:
     skipped: list = []
-    cats_raw = top.categories
+    cats_raw = [] if top.categories is None else top.categories   # missing: warned about below
     if not isinstance(cats_raw, list):
         raise DataError(f"{path}: field 'categories' is not a list")
     cat_names: dict = {}
@@ -30,6 +34,12 @@ def read_coco(top: ResultsFile, path: Path, strip_prefix: str) -> Detections:
             continue
         cat_names[c["id"]] = normalise_name(c["name"])
     label_dirs = set(cat_names.values()) | {EMPTY}
+    warnings: list = []
+    if not cat_names:
+        warnings.append(f"{path}: field 'categories' is missing or empty, so the class of every annotation is unknown (its "
+                        f"annotations are skipped); paths in AddaxAI's sorted layout (class/conf_0.9-1.0/file) "
+                        f"are undone by their confidence folder, but a path sorted without confidence folders "
+                        f"keeps its class folder, which then reads as the location")
     images, annotations = top.images, top.annotations
     if not isinstance(images, list) or not isinstance(annotations, list):
         raise DataError(f"{path}: fields 'images' and 'annotations' must be lists")
@@ -133,18 +143,22 @@ def read_coco(top: ResultsFile, path: Path, strip_prefix: str) -> Detections:
     image_df = image_frame(files, stored, len(files), table, width, height, when)
     image_df["conf_bin"] = pd.Series(conf_bins, dtype=object)
     info = top.info if isinstance(top.info, dict) else {}
-    return Detections(images=image_df, detections=table, skipped=skipped, info=info,
+    return Detections(images=image_df, detections=table, skipped=skipped, warnings=warnings, info=info,
                       detection_categories={str(k): v for k, v in cat_names.items()}, format="addaxai-coco",
                       format_version="coco")
 
 
 def _unsort(full: str, label_dirs: set) -> tuple[str, Optional[str]]:
-    """Undo AddaxAI's sorted layout: ``coyote/conf_0.9-1.0/a/b.jpg`` -> (``a/b.jpg``, ``conf_0.9-1.0``)."""
+    """Undo AddaxAI's sorted layout: ``coyote/conf_0.9-1.0/a/b.jpg`` -> (``a/b.jpg``, ``conf_0.9-1.0``).
+
+    The first folder is a class folder when it names a category, or when a confidence folder
+    follows it (so the layout is recognised even in a file whose ``categories`` are missing)."""
     parts = full.split("/")
     if len(parts) < 2:
         return full, None
     first = normalise_name(parts[0])
-    is_label = first in label_dirs or all(p in label_dirs for p in first.split("_"))
+    is_label = (first in label_dirs or all(p in label_dirs for p in first.split("_"))
+                or (len(parts) >= 3 and _CONF_BIN.match(parts[1]) is not None))
     if not is_label:
         return full, None
     rest = parts[1:]

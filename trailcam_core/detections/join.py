@@ -25,6 +25,7 @@ from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, Detections
 from trailcam_core.detections.read import read_detections
 from trailcam_core.base import ensure, TrailcamError
 from trailcam_core.ingest import Dataset, load_dataset
+from trailcam_core.detections.model import DEFAULT_CLASSIFICATION_THRESHOLD
 
 
 @dataclass
@@ -121,7 +122,7 @@ def _probe_sizes(dataset, file_names) -> dict:
     return out
 
 
-def apply_detections(dataset, detections, threshold: float = DEFAULT_THRESHOLD, classification_threshold: float = 0.0,
+def apply_detections(dataset, detections, threshold: float = DEFAULT_THRESHOLD, classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD,
                      strip_prefix: str = "", read_sizes: bool = True, progress=None):
     """Return a copy of ``dataset`` whose labels and boxes come from ``detections``.
 
@@ -230,6 +231,7 @@ def apply_detections(dataset, detections, threshold: float = DEFAULT_THRESHOLD, 
                           "classification_threshold": classification_threshold}
     warnings = list(getattr(ds, "warnings", []) or [])
     warnings.append(f"detections: {res.summary()}")
+    warnings.extend(f"detections: {w}" for w in getattr(det, "warnings", []))
     if len(det.skipped):
         warnings.append(f"detections: {len(det.skipped)} records of the results file were skipped")
     out = Dataset(images, ann, {i: n for n, i in cat_id.items()}, ds.root, source=getattr(ds, "source", None),

@@ -16,7 +16,7 @@ The label rule
 An image's label is the class of its most confident detection whose ``conf`` is at least the
 threshold (default 0.2, MegaDetector's typical threshold).  The class is the classifier's top
 class when the detection carries ``classifications`` (and its score reaches
-``classification_threshold``), the detector's category otherwise.  Names are normalised
+``classification_threshold``, default 0.5 as in AddaxAI), the detector's category otherwise.  Names are normalised
 (trimmed, lower case, runs of spaces collapsed: ``"Vehicle "`` -> ``"vehicle"``).  An image
 with no detection at or above the threshold is ``"empty"``.  Ties go to the detection listed
 first.  Detections without a confidence (AddaxAI's COCO export only holds detections that
@@ -44,6 +44,9 @@ from trailcam_core.base import option, Options
 MD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 EMPTY = "empty"
 DEFAULT_THRESHOLD = 0.2
+#: AddaxAI's own default classification threshold (``var_cls_class_thresh_default`` of its models,
+#: 0.50): below it AddaxAI keeps the detector's class ("unidentified animal").
+DEFAULT_CLASSIFICATION_THRESHOLD = 0.5
 
 _SPACES = re.compile(r"\s+")
 _PERSON = {"person", "human", "people", "homo sapiens", "human being"}
@@ -82,8 +85,11 @@ class DetectionOptions(Options):
     threshold: float = option(DEFAULT_THRESHOLD, "Detection confidence an image's best detection must reach; "
                               "below it the image is 'empty' (MegaDetector's typical value is 0.2, "
                               "conservative 0.05)", min=0.0, max=1.0, step=0.01)
-    classification_threshold: float = option(0.0, "Classifier score a detection's top classification must "
-                                              "reach to replace the detector class", min=0.0, max=1.0, step=0.01)
+    classification_threshold: float = option(DEFAULT_CLASSIFICATION_THRESHOLD,
+                                              "Classifier score a detection's top classification must reach to "
+                                              "replace the detector class (AddaxAI's default 0.5: below it "
+                                              "AddaxAI files the image under 'unidentified animal'; 0 = always "
+                                              "take the classifier's top class)", min=0.0, max=1.0, step=0.01)
     strip_prefix: str = option("", "Leading folder to remove from absolute paths in the results file "
                                "('auto' = the common folder of all absolute paths); empty = reject absolute "
                                "paths")
@@ -106,12 +112,15 @@ class Detections:
 
     ``failures``: images the detector could not process (``file``, ``failure``).
     ``skipped``: (item, reason) for every record that was rejected, each naming the image and field.
+    ``warnings``: sentences about the file as a whole (shown by every face).
     """
 
     images: pd.DataFrame
     detections: pd.DataFrame
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"file": [], "failure": []}))
     skipped: list = field(default_factory=list)
+    #: things about the whole file a user should know (e.g. an AddaxAI COCO file without categories)
+    warnings: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
     detection_categories: dict = field(default_factory=dict)
     classification_categories: dict = field(default_factory=dict)
@@ -134,7 +143,7 @@ class Detections:
             pass
         return DEFAULT_THRESHOLD
 
-    def detection_labels(self, classification_threshold: float = 0.0) -> pd.Series:
+    def detection_labels(self, classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD) -> pd.Series:
         """Per-detection class name: classifier top class when present and confident enough, else detector class."""
         det = self.detections
         cls = det["classification"]
@@ -147,7 +156,7 @@ class Detections:
         conf = self.detections["conf"].to_numpy(dtype=float)
         return np.isnan(conf) | (conf >= threshold)
 
-    def labels(self, threshold: float = DEFAULT_THRESHOLD, classification_threshold: float = 0.0) -> pd.DataFrame:
+    def labels(self, threshold: float = DEFAULT_THRESHOLD, classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD) -> pd.DataFrame:
         """Apply the label rule: one row per image with ``file``, ``stored_as``, ``label``, ``score``
         (confidence of the deciding detection, NaN for empty), ``detector_label`` (the deciding
         detection's detector class), ``n_above`` (detections at/above the threshold), ``max_conf``,
@@ -191,7 +200,7 @@ class Detections:
             out["conf_bin"] = images["conf_bin"].to_numpy()
         return out
 
-    def boxes(self, threshold: float = DEFAULT_THRESHOLD, classification_threshold: float = 0.0) -> pd.DataFrame:
+    def boxes(self, threshold: float = DEFAULT_THRESHOLD, classification_threshold: float = DEFAULT_CLASSIFICATION_THRESHOLD) -> pd.DataFrame:
         """Detections at or above ``threshold``: ``file``, ``category`` (the label-rule class of
         each detection), ``detector_category``, ``conf``, ``x``, ``y``, ``w``, ``h`` (normalised),
         ``location``."""

@@ -26,7 +26,7 @@ def read_detections(path, strip_prefix: str = "", progress=None) -> Detections:
     with no_gc():
         if top.predictions is not None and top.images is None:
             result = read_speciesnet(top, path, strip_prefix)
-        elif top.annotations is not None and top.categories is not None:
+        elif top.annotations is not None and (top.categories is not None or top.detection_categories is None):
             result = read_coco(top, path, strip_prefix)
         elif top.images is not None and (top.detection_categories is not None or top.info is not None):
             result = read_megadetector(top, path, strip_prefix, progress=cb)

@@ -28,6 +28,7 @@ from trailcam_core.base import (atomic_path, BatchReport, confine, ensure, is_pl
                                 safe_relative, TrailcamError, UnsafePathError)
 from trailcam_core.detections.model import DEFAULT_THRESHOLD, EMPTY, Detections
 from trailcam_core.detections.read import read_detections
+from trailcam_core.detections.model import DEFAULT_CLASSIFICATION_THRESHOLD
 
 SORT_MODES = ("copy", "hardlink", "symlink")
 
@@ -40,7 +41,8 @@ class SortOptions(Options):
 
     threshold: float = option(DEFAULT_THRESHOLD, "Detection confidence an image's best detection must reach "
                               "(below it the image is 'empty')", min=0.0, max=1.0, step=0.01)
-    classification_threshold: float = option(0.0, "Classifier score needed to use the classifier's class",
+    classification_threshold: float = option(DEFAULT_CLASSIFICATION_THRESHOLD, "Classifier score needed to use "
+                                              "the classifier's class (AddaxAI's default 0.5)",
                                               min=0.0, max=1.0, step=0.01)
     mode: str = option("copy", "How images reach the sorted folders (originals are never moved)",
                        choices=SORT_MODES)

@@ -36,10 +36,10 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageFilter
 
-from trailcam_core.base import (atomic_path, DataError, ensure, IMAGE_EXTENSIONS, ImageRecord, option, Options,
-                                ProgressCallback, TrailcamError, write_text)
+from trailcam_core.base import (atomic_path, composite_kind, DataError, DEFAULT_MAX_PIXELS, ensure,
+                                IMAGE_EXTENSIONS, image_problem, ImageRecord, option, Options, ProgressCallback,
+                                TrailcamError, write_text)
 from trailcam_core.models import load_clip, weights_key
-from trailcam_core.base import composite_kind, DEFAULT_MAX_PIXELS, image_problem
 
 PYRAMID_VERSION = "pyramid-v1"
 

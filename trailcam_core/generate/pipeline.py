@@ -8,7 +8,7 @@ changing them never reloads the base model, and the loaded pipeline is cached be
 
     gen = Generator()                       # holds the cached pipeline
     images = gen.generate("models/sdxl", [LoraSpec("flash.safetensors", 0.8, 1.0)],
-                          GenerateOptions(prompt="trailcam photo, coyote, night-flash"), out_dir="gens")
+                          GenerateOptions(prompt="trailcam photo, coyote, night flash"), out_dir="gens")
 """
 from __future__ import annotations
 
@@ -22,11 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from trailcam_core.base import Cancelled, ensure, option, Options, ProgressCallback, TrailcamError
+from trailcam_core.base import Cancelled, COMPOSITE_KEY, ensure, option, Options, ProgressCallback, TrailcamError
 from trailcam_core.base import atomic
 from trailcam_core.models import load_sdxl, model_kind
 from trailcam_core.mosaic import make_mosaic
-from trailcam_core.base import COMPOSITE_KEY
 
 SCHEDULERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc")
 
@@ -40,7 +39,8 @@ class GenerateOptions(Options):
 
     STAGE = "generate"
 
-    prompt: str = option("trailcam photo, coyote, night-flash", "What to generate")
+    prompt: str = option("trailcam photo, coyote, night flash",
+                         "What to generate (the captions' words: infrared night, night flash, day, twilight)")
     negative_prompt: str = option("", "What to avoid")
     seed: int = option(0, "Seed of the first image; image i of a batch uses seed + i", min=0, max=2**32 - 1)
     steps: int = option(25, "Denoising steps", min=1, max=200)

@@ -7,12 +7,13 @@ Modules: ``dataset`` (captions, buckets, augmentation), ``train`` (the loop), ``
 names, peft -> kohya conversion, metadata, atomic save), ``checkpoint`` (resume), ``sampling``
 (sample images), ``options`` (TrainOptions and presets).
 """
-from .checkpoint import list_checkpoints
-from .kohya import kohya_state_dict, lora_names, read_metadata, save_lora
-from .options import PRESETS, TrainOptions
-from .publish import train_or_reuse
-from .train import LoraTrainer, TrainResult, train_lora
-from .files import find_lora_files
+from trailcam_core.lora.checkpoint import list_checkpoints
+from trailcam_core.lora.kohya import kohya_state_dict, lora_names, read_metadata, save_lora
+from trailcam_core.lora.options import PRESETS, TrainOptions
+from trailcam_core.lora.publish import train_or_reuse
+from trailcam_core.lora.train import LoraTrainer, TrainResult, train_lora
+from trailcam_core.lora.files import find_lora_files
+from trailcam_core.lora.options import check_output_name
 
-__all__ = ["find_lora_files", "TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
+__all__ = ["check_output_name", "find_lora_files", "TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
            "save_lora", "read_metadata", "list_checkpoints", "train_or_reuse"]

@@ -28,7 +28,8 @@ class TrainOptions(Options):
     unet_targets: str = option("transformer", "UNet layers that get a LoRA: attention projections only, every "
                                "transformer Linear (kohya's default), or also the resnet convolutions",
                                choices=TARGET_CHOICES)
-    train_text_encoder: bool = option(False, "Also train LoRAs on both text encoders")
+    train_text_encoder: bool = option(True, "Also train LoRAs on both text encoders (without them the LoRA "
+                                      "has no text-encoder weights and CLIP strength has no effect on it)")
     unet_lr: float = option(1e-4, "UNet learning rate", min=0.0, max=10.0)
     text_encoder_lr: float = option(5e-5, "Text-encoder learning rate", min=0.0, max=10.0)
     # how long
@@ -112,9 +113,22 @@ class TrainOptions(Options):
         if self.optimizer == "prodigy" and self.unet_lr < 0.1:
             # Prodigy estimates the step size itself; its lr is a multiplier around 1.0.
             raise TrailcamError(f"with optimizer prodigy set unet_lr near 1.0 (got {self.unet_lr})")
-        if not self.output_name or any(c in self.output_name for c in "/\\") or self.output_name.startswith("."):
-            raise TrailcamError(f"output_name must be a plain file name, got {self.output_name!r}")
+        check_output_name(self.output_name)
         return self
+
+
+def check_output_name(name: str) -> str:
+    """``name`` when it is a plain file name for the LoRA (no folder, no ``..``, not absolute, no
+    character Windows refuses); else TrailcamError naming the option and what is wrong."""
+    bad = "".join(sorted({c for c in str(name) if c in '/\\:<>"|?*' or ord(c) < 32}))
+    if not name or not str(name).strip():
+        raise TrailcamError("output_name is empty: give a file name for the LoRA, e.g. trailcam_lora")
+    if name.startswith("."):
+        raise TrailcamError(f"output_name {name!r} starts with '.': give a plain file name (no '..', not hidden)")
+    if bad:
+        kind = "an absolute path" if name.startswith(("/", "\\")) or name[1:2] == ":" else "a path"
+        raise TrailcamError(f"output_name {name!r} is {kind}: give a plain file name without {bad!r}")
+    return name
 
 
 # The seed trained its LoRA on Civitai with that site's SDXL defaults (see docs/train.md).

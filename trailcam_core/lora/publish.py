@@ -2,8 +2,8 @@
 
 Front ends that run the same job again and again (a ComfyUI graph re-queued, an app button
 pressed twice) call :func:`train_or_reuse`: it continues an interrupted run from its newest
-checkpoint when that checkpoint fits the data and options, trains otherwise, copies the LoRA
-atomically to ``dest`` (e.g. ComfyUI's ``models/loras``) and records in the run folder what
+checkpoint when that checkpoint fits the data and options, trains otherwise, moves the LoRA
+atomically to ``dest`` (one copy, not one in the run folder too) (e.g. ComfyUI's ``models/loras``) and records in the run folder what
 ``dest`` was trained from, so the next identical call returns at once::
 
     outcome = train_or_reuse("dataset/", "sd_xl_base_1.0.safetensors", "runs/night", options,
@@ -86,7 +86,8 @@ def train_or_reuse(data, base_model: str | Path, work_dir: str | Path, options: 
     with training_context():
         result = trainer.run(progress)
     with atomic_path(dest) as tmp:
-        shutil.copyfile(result.lora_path, tmp)
+        # one copy per trained LoRA: the run's file moves to dest (a copy only across file systems)
+        shutil.move(str(result.lora_path), str(tmp))
     write_json(record, {"key": key, "size": dest.stat().st_size, "steps": result.steps, "dest": str(dest)})
     return TrainOutcome(dest, True, result.steps, result.losses, resumed)
 

@@ -21,13 +21,13 @@ from typing import Any, Callable, Iterable, Optional
 
 from trailcam_core.base import atomic
 from trailcam_core.base import BatchReport, Cancelled, ensure, ProgressCallback, TrailcamError
-from trailcam_core.models import model_kind
+from trailcam_core.models import load_frozen_sdxl, model_kind
 from trailcam_core.lora import checkpoint as ckpt
 from trailcam_core.lora import dataset as ds
 from trailcam_core.lora import kohya
 from trailcam_core.lora.options import TrainOptions, as_dict, resume_settings
 from trailcam_core.lora.sampling import encode_prompts, render_samples
-from trailcam_core.models import load_frozen_sdxl
+from trailcam_core.lora.interrupt import checks_between_blocks
 
 _OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "pip install bitsandbytes"),
                         "prodigy": ("prodigyopt", "pip install prodigyopt")}
@@ -253,15 +253,18 @@ class LoraTrainer:
             aug.flip = flip
             key = ds.latent_cache_key(item, aug, self.model_id)
             path = cache_dir / f"{key}.safetensors"
+            message = f"caching latents ({Path(item.path).name})"
             if o.cache_to_disk and path.is_file():
                 self.latents[(i, flip)] = load_file(str(path))["latent"]
             else:
-                self.latents[(i, flip)] = lat = self._encode_image(item, aug, int(key[:8], 16))
+                # progress (and so Cancel) is checked before every VAE block, not once per image:
+                # one 1024 px encode takes minutes on a CPU
+                with checks_between_blocks(self.vae, lambda n=n: report(n, len(todo), message)):
+                    self.latents[(i, flip)] = lat = self._encode_image(item, aug, int(key[:8], 16))
                 if o.cache_to_disk and self.accelerator.is_main_process:
                     with atomic.atomic_path(path) as tmp:
                         save_file({"latent": lat.contiguous()}, str(tmp))
-            if n % 8 == 0 or n == len(todo) - 1:
-                report(n + 1, len(todo), "caching latents")
+            report(n + 1, len(todo), message)
         if self.device.type != "cpu" and not o.sample_every_n_steps:
             self.vae.to("cpu")
             torch.cuda.empty_cache() if torch.cuda.is_available() else None

@@ -17,7 +17,7 @@ from typing import Optional
 import pandas as pd
 
 from trailcam_core.base import atomic_path, BatchReport, ensure, ProgressCallback, TrailcamError
-from trailcam_core.detections import apply_detections, DetectionOptions, read_detections
+from trailcam_core.detections import apply_detections, DetectionOptions, labels_with_sizes, read_detections
 from trailcam_core.ingest import Dataset, load_dataset
 from trailcam_core.subset.select import Subset, SubsetOptions, make_subset
 
@@ -77,15 +77,16 @@ def import_detections(results: PathLike, out_dir: PathLike, *, dataset: Optional
         report.skip(item, reason)
     table = det.labels(o.threshold, o.classification_threshold)
     report.processed = len(table)
-    report.outputs["labels"] = write_table(table, out / "labels.csv")
     report.outputs["skipped"] = write_table(pd.DataFrame(det.skipped, columns=["item", "reason"]),
                                             out / "skipped.csv")
     if dataset is not None:
         ds = apply_detections(load_dataset(dataset, progress=progress), det, threshold=o.threshold,
                               classification_threshold=o.classification_threshold, progress=ensure(progress))
         report.details["join"] = ds.detections_join.summary()
+        table = labels_with_sizes(table, ds)            # width and height from the dataset's images
         report.outputs["labelled"] = Subset(dataset=ds, images=ds.images, annotations=ds.annotations).write_cct(
             out / "labelled.json")
+    report.outputs["labels"] = write_table(table, out / "labels.csv")
     report.details["label_counts"] = table["label"].value_counts().to_dict() if len(table) else {}
     return report
 

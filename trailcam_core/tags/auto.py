@@ -32,11 +32,10 @@ from PIL import Image
 
 from trailcam_core.tags.artifacts import artifact_score
 from trailcam_core.tags.model import Tag
-from trailcam_core.base import (BatchReport, ensure, IMAGE_EXTENSIONS, ImageRecord, option, Options,
-                                ProgressCallback, TrailcamError)
+from trailcam_core.base import (BatchReport, DEFAULT_MAX_PIXELS, ensure, IMAGE_EXTENSIONS, ImageRecord, option,
+                                Options, ProgressCallback, TrailcamError)
 from trailcam_core.ingest import load_dataset
 from trailcam_core.tags.curation import Project
-from trailcam_core.base import DEFAULT_MAX_PIXELS
 
 STATE_WARNING = "curation state"
 TAGGER_VERSION = 2        # bump when a pixel measurement changes: earlier results are then redone
@@ -87,6 +86,35 @@ def load_for_analysis(path: str | os.PathLike, size: int = 512) -> tuple[Image.I
     if im.width > size * 1.25:        # measurements are tuned at about ``size`` pixels wide
         im = im.resize((size, max(1, round(im.height * size / im.width))), Image.Resampling.BILINEAR)
     return im, when
+
+
+def load_with_strip(path: str | os.PathLike, size: int = 512):
+    """:func:`load_for_analysis` plus the frame's info strip and logos, found by the crop stage's
+    detector on the decode itself (at least ``MIN_STRIP_ROWS`` rows, before the analysis resize
+    blurs the strip's text), so the tagger and ``crop`` see the same strip.
+
+    Returns ``(RGB image at about size wide, EXIF time, InfoBar in that image's pixels)``.
+    """
+    from trailcam_core.crop import detect_info_bar, InfoBar, MIN_STRIP_ROWS
+
+    try:
+        with Image.open(path) as im:
+            when = _exif_datetime(im)
+            im.draft("RGB", (size, MIN_STRIP_ROWS))
+            im = im.convert("RGB")
+            im.load()
+    except FileNotFoundError as exc:
+        raise UnreadableImage(f"{path}: file not found") from exc
+    except Exception as exc:  # PIL raises many kinds for truncated / corrupt files
+        raise UnreadableImage(f"{path}: cannot decode image ({exc})") from exc
+    bar = detect_info_bar(im) if im.height >= 16 else InfoBar(0, 0)
+    if im.width > size * 1.25:        # measurements are tuned at about ``size`` pixels wide
+        small = im.resize((size, max(1, round(im.height * size / im.width))), Image.Resampling.BILINEAR)
+        bar = bar.scaled(small.height / im.height)
+        if bar.present:                # the resize smears the strip's edge into one more row
+            bar = bar._replace(top=bar.top + 1 if bar.top else 0, bottom=bar.bottom + 1 if bar.bottom else 0)
+        im = small
+    return im, when, bar
 
 
 def _exif_datetime(img: Image.Image) -> Optional[datetime]:
@@ -189,13 +217,14 @@ def pixel_tags(path: str | os.PathLike, when: Optional[datetime] = None,
     """Tags measured on the pixels of one image; an undecodable file gives ``unreadable`` only."""
     options = options or TagOptions()
     try:
-        img, exif_when = load_for_analysis(path, options.analysis_size)
+        img, exif_when, info = load_with_strip(path, options.analysis_size)
     except UnreadableImage as exc:
         return {"unreadable": Tag(str(exc).split(": ", 1)[-1], "pixels")}
     when = when or exif_when
-    top, bottom = _info_bar(img)
+    top, bottom = info.top, info.bottom
     rgb = np.asarray(img)
-    body = rgb[top: rgb.shape[0] - bottom] if top + bottom < rgb.shape[0] - 16 else rgb
+    cut_top, cut_bottom = info.cut_top, info.cut_bottom(rgb.shape[0])     # the logos left out too
+    body = rgb[cut_top: rgb.shape[0] - cut_bottom] if cut_top + cut_bottom < rgb.shape[0] - 16 else rgb
     stats = image_statistics(body)
     tod, conf = time_of_day(stats, when, options.latitude, options.twilight_minutes)
     score, _ = artifact_score(body)
