@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from trailcam_core.captions import CaptionOptions, render_caption
-from trailcam_core.curation import ExportOptions, Project, export_favorites, parse_tag_lines, tag_lines
+from trailcam_core.curation import (ExportOptions, Project, export_favorites, parse_tag_lines, state_folder,
+                                   tag_lines)
 from trailcam_core.errors import TrailcamError
 from trailcam_core.tags import TagOptions, tag_collection, tag_text
 
@@ -32,7 +33,8 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             folder = gr.Textbox("crops", label="Images", info="The collection to tag (e.g. the crops), below the "
-                                "work folder or an absolute path; its curation state is kept inside it")
+                                "work folder or an absolute path; its curation state is kept inside it (for a "
+                                "folder outside the work folder: below the work folder, keyed by the folder)")
             labels_from = gr.Radio(list(LABEL_SOURCES), value=LABEL_SOURCES[0], label="Species and location from")
             metadata = gr.Textbox("", label="CCT JSON", info="When labels come from a CCT JSON")
             tag_form = OptionForm(TagOptions, main=("artifact_threshold", "min_label_score"),
@@ -68,7 +70,7 @@ def build(ctx: AppContext) -> None:
             export_out = gr.Markdown()
 
     def project_of(folder: str) -> Project:
-        return Project.open(ctx.input_path(folder, "images folder"), create=False)
+        return Project.open(state_folder(ctx.input_path(folder, "images folder"), ctx.workdir), create=False)
 
     def gallery_of(folder, show):
         project = project_of(folder)
@@ -88,7 +90,7 @@ def build(ctx: AppContext) -> None:
         opts = tag_form.parse(values)
         src = ctx.input_path(folder, "images folder")
         meta = label_metadata(ctx, labels_from, subset, metadata)
-        report = tag_collection(src, options=opts, metadata=meta, progress=progress)
+        report = tag_collection(src, state_folder(src, ctx.workdir), options=opts, metadata=meta, progress=progress)
         pics, ids = gallery_of(folder, show)
         return report_markdown(report), pics, ids
 

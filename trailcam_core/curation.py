@@ -4,7 +4,7 @@ One JSON file per project, ``<project>/trailcam_state.json``::
 
     {"format": "trailcam-curation", "version": 1,
      "images": {"<image_id>": {"file": "crops/a1.jpg",          # relative to the project folder
-                               "favorite": true, "reject": false,
+                               "favorite": true, "reject": false, "stars": 3,   # 0-5, optional
                                "tags": {"species": {"value": "coyote", "source": "label"},
                                         "artifact": {"value": "glitch", "source": "hand"}}}}}
 
@@ -16,6 +16,10 @@ nobody's edits are lost; when both changed the same thing, the later save wins f
 Saves take a lock file (``trailcam_state.json.lock``) so two of them never interleave. A state file that no longer parses is reported in
 ``Project.warnings``, kept aside as ``trailcam_state.json.corrupt-<time>``, and the last good copy
 is loaded instead; if no good copy exists, opening fails with a DataError naming the file.
+
+``stars`` (0 to 5) is optional: files written before it existed read as 0 stars, and readers that
+do not know it keep it. The state of a folder outside an app's work folder lives below the work
+folder (:func:`state_folder`), never beside the user's photos.
 
 Auto-tagging never replaces a tag whose source is ``hand`` unless asked (``overwrite_hand``);
 a tag a person removed is stored as value ``null`` with source ``hand`` so it stays removed.
@@ -181,6 +185,21 @@ class Project:
             if on:
                 e["favorite"] = False
 
+    def stars(self, image_id: str) -> int:
+        """The image's star rating, 0 (none) to 5."""
+        return int(self.entry(image_id).get("stars", 0) or 0)
+
+    def set_stars(self, ids: Iterable[str], stars: int) -> None:
+        """Rate images 0 (no stars) to 5."""
+        if isinstance(stars, bool) or not isinstance(stars, (int, np.integer)) or not 0 <= int(stars) <= 5:
+            raise TrailcamError(f"stars must be a whole number from 0 to 5, got {stars!r}")
+        for i in ids:
+            self.entry(i)["stars"] = int(stars)
+
+    def changed_on_disk(self) -> bool:
+        """True when another program saved the state since this project was opened or last saved."""
+        return _stamp(self.state_path) != self._stamp
+
     # ----------------------------------------------------------------------------- tags
     def tags(self, image_id: str) -> dict[str, Tag]:
         """The image's tags (hand removals, value None, included)."""
@@ -234,8 +253,9 @@ class Project:
         entry["tags"] = merged
         return changed
 
-    def caption_entries(self, include: str = "not-rejected") -> list[CaptionEntry]:
-        """Images to caption: ``not-rejected`` (default), ``favorites`` or ``all``."""
+    def caption_entries(self, include: str = "not-rejected", min_stars: int = 0) -> list[CaptionEntry]:
+        """Images to caption: ``not-rejected`` (default), ``favorites`` or ``all``; with
+        ``min_stars`` only those rated at least that many stars (rejects never count)."""
         if include not in ("not-rejected", "favorites", "all"):
             raise TrailcamError(f"unknown include {include!r}; use not-rejected, favorites or all")
         out = []
@@ -244,11 +264,13 @@ class Project:
                 continue
             if include == "not-rejected" and e.get("reject"):
                 continue
+            if min_stars and (e.get("reject") or int(e.get("stars", 0) or 0) < min_stars):
+                continue
             out.append(CaptionEntry(i, self.image_path(i), self.visible_tags(i)))
         return out
 
 
-_FIELDS = ("file", "favorite", "reject")
+_FIELDS = ("file", "favorite", "reject", "stars")
 
 
 def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Mapping[str, dict]) -> dict[str, dict]:
@@ -265,7 +287,7 @@ def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Map
             continue
         b = b if b is not None else empty
         for field in _FIELDS:
-            if o.get(field) != b.get(field):
+            if o.get(field) != b.get(field) and not (field == "stars" and not o.get(field) and not b.get(field)):
                 t[field] = o.get(field)
         if o.get("favorite") and not b.get("favorite"):
             t["reject"] = False
@@ -329,11 +351,44 @@ def _read_state(path: Path) -> dict[str, dict]:
         for key, t in e.get("tags", {}).items():
             if not isinstance(t, dict) or "source" not in t:
                 raise DataError(f"{path}: tag {key!r} of image {image_id!r} is malformed")
+        stars = e.get("stars", 0)
+        if isinstance(stars, bool) or not isinstance(stars, int) or not 0 <= stars <= 5:
+            raise DataError(f"{path}: stars of image {image_id!r} must be 0 to 5, got {stars!r}")
         e.setdefault("favorite", False)
         e.setdefault("reject", False)
         e.setdefault("tags", {})
         e.setdefault("file", "")
     return doc["images"]
+
+
+STATES_DIR = ".trailcam-states"
+ORIGIN_NAME = "origin.json"
+
+
+def state_folder(collection: str | os.PathLike, workdir: Optional[str | os.PathLike] = None) -> Path:
+    """The folder that holds the curation state of ``collection`` (a folder of images or a file).
+
+    Without ``workdir``, or for a folder inside it: the collection folder itself (a file: its
+    folder). For a collection outside ``workdir``: ``<workdir>/.trailcam-states/<name>-<hash>``,
+    keyed by the collection's real path (with an ``origin.json`` naming it), so a program that may
+    write only below its work folder never writes beside the user's photos.
+    Example: ``Project.open(state_folder("/photos/cam1", "work"))``.
+    """
+    import hashlib
+
+    src = Path(collection).expanduser()
+    home = src if src.is_dir() or not src.suffix else src.parent
+    if workdir is None or is_within(home, workdir):
+        return home
+    real = os.path.realpath(src)
+    key = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (Path(real).name or "root"))[:60]
+    folder = Path(workdir).expanduser() / STATES_DIR / f"{name}-{key}"
+    origin = folder / ORIGIN_NAME
+    if not origin.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(origin, json.dumps({"collection": real}, indent=1))
+    return folder
 
 
 def caption_project(project_dir: str | os.PathLike, options: Optional[CaptionOptions] = None,
@@ -360,6 +415,7 @@ class ExportOptions:
                           min=0, max=1000)
     name: str = option("trailcam", "Concept name of the kohya sub-folder (<repeats>_<name>)")
     include: str = option("favorites", "Which images to export", choices=("favorites", "not-rejected", "all"))
+    min_stars: int = option(0, "Only images rated at least this many stars (0: any rating)", min=0, max=5)
 
 
 def export_favorites(project: Project, out_dir: str | os.PathLike, caption_options: Optional[CaptionOptions] = None,
@@ -385,7 +441,7 @@ def export_favorites(project: Project, out_dir: str | os.PathLike, caption_optio
             raise TrailcamError(f"concept name {name!r} must not contain a path separator")
         sub = out / f"{options.repeats}_{name}"
     sub.mkdir(parents=True, exist_ok=True)
-    entries = project.caption_entries(options.include)
+    entries = project.caption_entries(options.include, options.min_stars)
     report = BatchReport("export-favorites")
     if not entries:
         report.outputs["folder"] = sub

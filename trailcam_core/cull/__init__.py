@@ -1,0 +1,11 @@
+"""The culling view's core: the collection table, filters and counts, bursts, thumbnails, actions
+with undo, "more like this" and the map.  It reads every earlier stage (tags and curation state,
+embeddings, mosaic layout) and no stage imports it; the app's culling page is its face."""
+from .collection import FACETS, Collection, CullOptions, open_collection
+from .query import FLAGS, SORTS, Query, QueryResult, run_query
+from .session import ACTIONS, CullSession, ThumbJob
+from .thumbs import ThumbnailCache, ThumbnailError, make_thumbnail, sharpness
+
+__all__ = ["ACTIONS", "FACETS", "FLAGS", "SORTS", "Collection", "CullOptions", "CullSession", "Query",
+           "QueryResult", "ThumbJob", "ThumbnailCache", "ThumbnailError", "make_thumbnail", "open_collection",
+           "run_query", "sharpness"]
