@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from trailcam_core.cull import CullOptions, CullSession, Query, ThumbnailError, run_query
 from trailcam_core.errors import TrailcamError
@@ -117,10 +120,6 @@ def _placeholder(reason: str) -> bytes:
 
 def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistry:
     """Add the culling page and its API to the app's FastAPI server (``demo.app`` after launch)."""
-    from fastapi import APIRouter, Depends, HTTPException, Request
-    from fastapi.responses import JSONResponse, Response
-    from starlette.concurrency import run_in_threadpool
-
     reg = CullRegistry(workdir, options)
 
     async def login_check(request: Request) -> None:

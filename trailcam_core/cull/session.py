@@ -299,7 +299,15 @@ class CullSession:
             records = [ImageRecord(image_id=df.at[n, "id"], path=Path(df.at[n, "path"])) for n in ok]
             opts = EmbedOptions(features=self.options.features, model=self.options.model,
                                 pretrained=self.options.pretrained, dedupe=False, pyramid_size=16)
-            emb = embed_images(records, opts, cache_dir=self.workdir / EMBED_DIR, progress=progress)
+            try:
+                emb = embed_images(records, opts, cache_dir=self.workdir / EMBED_DIR, progress=progress)
+            except Exception as exc:            # no CLIP weights (offline): similar colours and shapes instead
+                if opts.features != "clip":
+                    raise
+                self.col.warnings.append(f"'more like this' uses image pyramids: CLIP {opts.model} could not be "
+                                         f"loaded ({str(exc)[:160]})")
+                emb = embed_images(records, EmbedOptions(features="pyramid", dedupe=False, pyramid_size=16),
+                                   cache_dir=self.workdir / EMBED_DIR, progress=progress)
             for f, why in emb.skipped:
                 self.job.failed.setdefault(Path(f).name, why)
             rows = self.col.rows(emb.ids)
