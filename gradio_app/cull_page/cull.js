@@ -197,7 +197,8 @@ async function act(action, value, advance) {
     renderNow();
     const n = res.states.length;
     status(`${action}${value !== undefined && action !== "tag" ? " " + value : ""}: ${n} image${n > 1 ? "s" : ""} saved`);
-    const done = (t2) => { window.cull.lastAction = { action, start: t0, saved: t1, shown: t2, from, to: S.cur }; };
+    const done = (t2) => { window.cull.lastAction = { action, start: t0, saved: t1, shown: t2, end: Math.max(t1, t2),
+      from, to: S.cur }; };
     if (S.loupe) loupeShown().then(done); else done(performance.now());
   } finally { S.busy--; }
 }
@@ -306,9 +307,10 @@ function updateSel() {
 async function openCollection(source) {
   status("opening…");
   const t0 = performance.now();
-  const res = await call("open", { source });
+  const res = await call("open", { source, features: new URLSearchParams(location.search).get("features") || "" });
   S.key = res.key; S.sel.clear(); updateSel();
-  history.replaceState(null, "", "?source=" + encodeURIComponent(source));
+  const params = new URLSearchParams(location.search); params.set("source", source);
+  history.replaceState(null, "", "?" + params.toString());
   for (const f of FACETS) S.picks[f].clear();
   const w = res.warnings || [];
   $("warnings-box").hidden = !w.length; $("warnings").innerHTML = w.map((x) => `<li>${x}</li>`).join("");
@@ -328,7 +330,8 @@ async function startThumbs() {
       `thumbnails ready${p.failed ? `, ${p.failed} cannot be shown` : ""}`;
     $("problems-box").hidden = !p.problems.length;
     $("problems").innerHTML = p.problems.map(([k, v]) => `<li title="${v.replace(/"/g, "'")}">${k}: ${v.split(": ").slice(-1)[0]}</li>`).join("");
-    if (p.running) setTimeout(poll, 500); else { window.cull.thumbsDone = p; render(); }
+    if (p.running) setTimeout(poll, 500);
+    else { window.cull.thumbsDone = p; if (p.failed) { S.pages = new Map(); } render(); }   // mark the tiles that failed
   };
   poll();
 }
