@@ -140,12 +140,10 @@ def _bursts(images: pd.DataFrame, gap: float, folder: bool) -> np.ndarray:
         seq = images["seq_id"].astype("object").where(images["seq_id"].notna(), images["image_id"])
         return pd.factorize(seq)[0].astype(np.int64)
     # folders: by location (the sub-folder), then capture time; a gap above ``gap`` seconds starts a new burst
-    t = pd.to_datetime(images["datetime"]).astype("int64").to_numpy() // 1_000_000_000 \
-        if images["datetime"].notna().all() else None
+    times = pd.to_datetime(images["datetime"]).to_numpy().astype("datetime64[s]")
+    known = ~np.isnat(times)
+    t = np.where(known, times.astype(np.int64), np.iinfo(np.int64).min // 2)     # unknown times stand alone
     loc = pd.factorize(images["location"].astype("object").fillna(""))[0]
-    if t is None:
-        times = pd.to_datetime(images["datetime"])
-        t = np.where(times.notna(), times.astype("int64") // 1_000_000_000, np.iinfo(np.int64).min // 2)
     order = np.lexsort((t, loc))
     ts, ls = t[order], loc[order]
     new = np.ones(len(order), dtype=bool)
