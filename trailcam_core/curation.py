@@ -127,7 +127,9 @@ class Project:
                         shutil.copyfile(path, tmp)
                 except DataError:
                     on_disk = None  # never replace the last good copy with a damaged file
-            if on_disk is not None and _stamp(path) != self._stamp:
+            # compared by content, not only by the file's stamp: a recycled inode with the same size and
+            # mtime tick could hide another program's save
+            if on_disk is not None and (_stamp(path) != self._stamp or on_disk != self._base):
                 self.images = merge_states(self._base, self.images, on_disk)
             doc = {"format": FORMAT, "version": VERSION, "images": self.images}
             write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True))
