@@ -3,9 +3,10 @@ with undo, "more like this" and the map.  It reads every earlier stage (tags and
 embeddings, mosaic layout) and no stage imports it; the app's culling page is its face."""
 from .collection import FACETS, Collection, CullOptions, open_collection
 from .query import FLAGS, SORTS, Query, QueryResult, run_query
+from .select import KEEPS, CurationFilter, curated_indices
 from .session import ACTIONS, CullSession, ThumbJob
 from .thumbs import ThumbnailCache, ThumbnailError, make_thumbnail, sharpness
 
-__all__ = ["ACTIONS", "FACETS", "FLAGS", "SORTS", "Collection", "CullOptions", "CullSession", "Query",
-           "QueryResult", "ThumbJob", "ThumbnailCache", "ThumbnailError", "make_thumbnail", "open_collection",
+__all__ = ["ACTIONS", "FACETS", "FLAGS", "KEEPS", "SORTS", "Collection", "CurationFilter", "CullOptions", "CullSession", "Query",
+           "QueryResult", "ThumbJob", "ThumbnailCache", "ThumbnailError", "curated_indices", "make_thumbnail", "open_collection",
            "run_query", "sharpness"]
