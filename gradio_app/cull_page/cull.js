@@ -318,7 +318,8 @@ async function openCollection(source) {
   await query();
   window.cull.opened = { start: t0, end: performance.now(), total: res.total };
   window.cull.ready = true;
-  if (res.thumbs.total === 0 || res.thumbs.done < res.thumbs.total) startThumbs();
+  // up to 50,000 images the whole cache is made in the background; above, thumbnails are made as the grid shows them
+  if (res.total <= 50000 && (res.thumbs.total === 0 || res.thumbs.done < res.thumbs.total || res.thumbs.running)) startThumbs();
 }
 async function startThumbs() {
   const j = await call("thumbs", { key: S.key }).catch(() => null);
