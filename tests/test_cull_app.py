@@ -73,3 +73,27 @@ def test_cull_routes_serve_only_the_open_collection(tmp_path):
     code, _, body = _req(base + "api/query", {"key": key, "view": "v", "query": {"flag": "sometimes"}})
     assert code == 400 and "unknown flag" in json.loads(body)["error"]
     assert sorted(p.name for p in (tmp_path / "cam").iterdir()) == sorted([f"{i}.jpg" for i in facts["ids"]] + ["cct.json"])
+
+
+def test_the_apps_login_guards_the_culling_page(tmp_path):
+    """With --auth, the culling page and its API answer 401 until the user logged in to the app."""
+    import http.cookiejar
+    import urllib.parse
+
+    from _gradio_harness import free_port
+    from gradio_app.app import build_app, launch
+
+    demo = build_app(sample=False, workdir=tmp_path / "work")
+    _, url, _ = launch(port=free_port(), demo=demo, auth=("ann", "secret"), prevent_thread_lock=True, quiet=True)
+    try:
+        url = url.rstrip("/") + "/"
+        assert _req(url + "cull/")[0] == 401
+        assert _req(url + "cull/api/open", {"source": str(tmp_path)})[0] == 401
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = urllib.parse.urlencode({"username": "ann", "password": "secret"}).encode()
+        opener.open(urllib.request.Request(url + "login", data=form))
+        with opener.open(url + "cull/") as resp:
+            assert resp.status == 200 and b"cull.js" in resp.read()
+    finally:
+        demo.close()
