@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..curation import Project, state_folder
 from ..errors import TrailcamError
@@ -61,6 +63,13 @@ class Collection:
 
     def __len__(self) -> int:
         return len(self.df)
+
+    def time_order(self) -> np.ndarray:
+        """Rows by capture time, then frame (computed once: capture times never change)."""
+        if getattr(self, "_time_order", None) is None:
+            t = self.df["datetime"].to_numpy().astype("int64")
+            self._time_order = np.lexsort((self.df["frame"].to_numpy(), t))
+        return self._time_order
 
     def rows(self, ids) -> np.ndarray:
         """Row numbers of image ids (TrailcamError naming an unknown one)."""
@@ -128,27 +137,51 @@ def _apply_tags(df: pd.DataFrame, idx: np.ndarray, tags: list[dict]) -> None:
         df.loc[np.array([b[0] for b in bad]), "problem"] = [b[1] for b in bad]
 
 
+def _arrow(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(pd.Series(values, dtype="object").where(lambda x: x.notna(), None).map(
+        lambda v: None if v is None else str(v)), pa.string())
+
+
 def _categorical(values, fill: str = UNKNOWN) -> pd.Categorical:
-    s = pd.Series(values, dtype="object")
-    s = s.where(s.notna() & (s.astype(str) != ""), fill).astype(str)
-    return pd.Categorical(s)
+    """A categorical straight from Arrow's dictionary encoding (no Python string per row); missing
+    and empty values become ``fill``."""
+    arr = _arrow(values)
+    if not pa.types.is_dictionary(arr.type):
+        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+            arr = pc.cast(arr, pa.string())
+        arr = pc.dictionary_encode(arr)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    names = [fill if v in (None, "") else str(v) for v in arr.dictionary.to_pylist()]
+    cats = list(dict.fromkeys(names))
+    if not cats or fill not in cats:
+        cats.append(fill)
+    remap = np.array([cats.index(v) for v in names] + [cats.index(fill)], dtype=np.int32)
+    idx = pc.fill_null(arr.indices, len(names)).to_numpy(zero_copy_only=False).astype(np.int32)
+    return pd.Categorical.from_codes(remap[idx], categories=cats)
 
 
-def _bursts(images: pd.DataFrame, gap: float, folder: bool) -> np.ndarray:
-    """An integer burst number per row (see the module doc)."""
-    if not folder and "seq_id" in images and images["seq_id"].notna().any():
-        seq = images["seq_id"].astype("object").where(images["seq_id"].notna(), images["image_id"])
-        return pd.factorize(seq)[0].astype(np.int64)
+def _bursts(seq, image_ids: int, times: np.ndarray, loc: np.ndarray, gap: float) -> np.ndarray:
+    """An integer burst number per row (see the module doc): the sequence's, or from capture times."""
+    n = len(times)
+    if seq is not None:
+        arr = pc.dictionary_encode(_arrow(seq))
+        codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        alone = codes < 0                                   # no sequence: a burst of its own
+        codes[alone] = len(arr.dictionary) + np.arange(int(alone.sum()))
+        return codes
     # folders: by location (the sub-folder), then capture time; a gap above ``gap`` seconds starts a new burst
-    times = pd.to_datetime(images["datetime"]).to_numpy().astype("datetime64[s]")
-    known = ~np.isnat(times)
-    t = np.where(known, times.astype(np.int64), np.iinfo(np.int64).min // 2)     # unknown times stand alone
-    loc = pd.factorize(images["location"].astype("object").fillna(""))[0]
+    t = times.astype("datetime64[s]")
+    t = np.where(~np.isnat(t), t.astype(np.int64), np.iinfo(np.int64).min // 2)     # unknown times stand alone
     order = np.lexsort((t, loc))
     ts, ls = t[order], loc[order]
-    new = np.ones(len(order), dtype=bool)
+    new = np.ones(n, dtype=bool)
     new[1:] = (ls[1:] != ls[:-1]) | (ts[1:] - ts[:-1] > gap) | (ts[1:] < -1e15)
-    burst = np.empty(len(order), dtype=np.int64)
+    burst = np.empty(n, dtype=np.int64)
     burst[order] = np.cumsum(new) - 1
     return burst
 
@@ -160,7 +193,9 @@ def open_collection(source: str | os.PathLike, workdir: Optional[str | os.PathLi
 
     The curation state lives where :func:`trailcam_core.curation.state_folder` says (below
     ``workdir`` for a collection outside it). A damaged state file falls back to its last good copy
-    and says so in ``warnings``. Example: ``open_collection("/photos/cam1", workdir="work")``.
+    and says so in ``warnings``. The table is built from the dataset's Arrow columns, so opening the
+    whole 243,100-image Caltech set costs no Python loop per image.
+    Example: ``open_collection("/photos/cam1", workdir="work")``.
     """
     from ..dataset import load_dataset
 
@@ -172,62 +207,85 @@ def open_collection(source: str | os.PathLike, workdir: Optional[str | os.PathLi
         raise TrailcamError(f"{src}: this folder cannot be read")
     ds = load_dataset(src, image_root=image_root)
     folder = ds.kind != "cct"
-    images = ds.images
     warnings = list(ds.warnings) + [f"{item}: {why}" for item, why in ds.skipped[:20]]
-    if not len(images):
+    tbl = ds.tables()[0]
+    if not tbl.num_rows:
         raise TrailcamError(f"{src}: no images found")
-    species = images["label"]
-    location = images["location"]
-    when = images["datetime"]
-    seq_frame = images.get("frame_num")
     if folder and options.metadata:
-        meta = load_dataset(options.metadata).images
-        stems = images["file_name"].map(lambda f: Path(f).stem)
-        by_id = meta.set_index("image_id")
-        by_stem = meta.assign(_s=meta["file_name"].map(lambda f: Path(f).stem)).drop_duplicates("_s").set_index("_s")
-        hit = by_id.reindex(stems)
-        miss = hit["label"].isna().to_numpy()
-        hit2 = by_stem.reindex(stems)
-        pick = lambda c: pd.Series(np.where(miss, hit2[c].to_numpy(), hit[c].to_numpy()), index=images.index)  # noqa: E731
-        species = pick("label").where(lambda s: s.notna(), species)
-        location = pick("location").where(lambda s: s.notna(), location)
-        when = pd.to_datetime(pick("datetime")).where(lambda s: s.notna(), when)
-        images = images.assign(seq_id=pick("seq_id"), datetime=when, location=location)
-        seq_frame = pick("frame_num")
-        folder = images["seq_id"].isna().all()
-    root = Path(ds.root)
-    paths = (str(root) + os.sep) + images["file_name"].astype(str).str.replace("/", os.sep, regex=False)
-    if "width" in images and images["width"].notna().any():
-        camera = images["width"].astype("string") + "x" + images["height"].astype("string")
+        tbl = pa.Table.from_pandas(_lend_metadata(ds.images, options.metadata), preserve_index=False)
+        folder = tbl.column("seq_id").null_count == tbl.num_rows
+    n = tbl.num_rows
+    col = lambda name: tbl.column(name) if name in tbl.column_names else pa.nulls(n, pa.string())  # noqa: E731
+    root = str(Path(ds.root)) + os.sep
+    file_name = pc.cast(col("file_name"), pa.string())
+    if os.sep != "/":
+        file_name = pc.replace_substring(file_name, "/", os.sep)
+    paths = pc.binary_join_element_wise(pa.scalar(root), file_name, "")
+    if "width" in tbl.column_names and tbl.column("width").null_count < n:
+        camera = pc.binary_join_element_wise(pc.cast(tbl.column("width"), pa.string()),
+                                             pc.cast(tbl.column("height"), pa.string()), "x")
     else:
-        camera = pd.Series([None] * len(images))
+        camera = pa.nulls(n, pa.string())
+    when = tbl.column("datetime").to_pandas().to_numpy().astype("datetime64[us]")
+    location = _categorical(col("location"))
+    frame = pc.fill_null(pc.cast(col("frame_num"), pa.int32()), 0).to_numpy(zero_copy_only=False) \
+        if "frame_num" in tbl.column_names else np.zeros(n, np.int32)
+    has_seq = not folder and "seq_id" in tbl.column_names and tbl.column("seq_id").null_count < n
+    burst = _bursts(col("seq_id") if has_seq else None, n, when, np.asarray(location.codes), options.burst_gap)
+    none = pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[UNKNOWN])
     df = pd.DataFrame({
-        "id": images["image_id"].astype(str).to_numpy(),
-        "path": paths.to_numpy(),
-        "species": _categorical(species.to_numpy()),
-        "time_of_day": _categorical([None] * len(images)),
-        "artifact": _categorical([None] * len(images)),
-        "glitch": np.full(len(images), np.nan, dtype=np.float32),
-        "info_bar": _categorical([None] * len(images)),
-        "location": _categorical(location.to_numpy()),
-        "camera": _categorical(camera.to_numpy()),
-        "datetime": pd.to_datetime(when).to_numpy(),
-        "burst": _bursts(images, options.burst_gap, folder),
-        "frame": pd.to_numeric(seq_frame, errors="coerce").fillna(0).astype(np.int32).to_numpy()
-        if seq_frame is not None else np.zeros(len(images), np.int32),
-        "favorite": np.zeros(len(images), dtype=bool),
-        "reject": np.zeros(len(images), dtype=bool),
-        "stars": np.zeros(len(images), dtype=np.int8),
-        "problem": np.full(len(images), "", dtype=object),
+        "id": pc.cast(col("image_id"), pa.string()).to_pandas(),
+        "path": paths.to_pandas(),
+        "species": _categorical(col("label")),
+        "time_of_day": none.copy(),
+        "artifact": none.copy(),
+        "glitch": np.full(n, np.nan, dtype=np.float32),
+        "info_bar": none.copy(),
+        "location": location,
+        "camera": _categorical(camera),
+        "datetime": when,
+        "burst": burst,
+        "frame": np.asarray(frame, dtype=np.int32),
+        "favorite": np.zeros(n, dtype=bool),
+        "reject": np.zeros(n, dtype=bool),
+        "stars": np.zeros(n, dtype=np.int8),
+        "problem": pd.Series(np.full(n, "", dtype=object), dtype=object),
     })
     if folder:       # frame number within the burst, in time order
-        order = np.lexsort((df["datetime"].to_numpy().astype("int64"), df["burst"].to_numpy()))
-        b = df["burst"].to_numpy()[order]
-        start = np.r_[0, np.flatnonzero(b[1:] != b[:-1]) + 1]
-        frame = np.arange(len(b)) - np.repeat(start, np.diff(np.r_[start, len(b)])) + 1
-        df.loc[order, "frame"] = frame.astype(np.int32)
+        order = np.lexsort((when.astype("int64"), burst))
+        b = burst[order]
+        first = np.r_[0, np.flatnonzero(b[1:] != b[:-1]) + 1]
+        pos = np.arange(n) - np.repeat(first, np.diff(np.r_[first, n])) + 1
+        df.loc[order, "frame"] = pos.astype(np.int32)
     project = Project.open(state_folder(src, workdir))
     warnings += project.warnings
-    col = Collection(df, project, src, "folder" if ds.kind != "cct" else "cct", warnings)
-    col.refresh_flags()
-    return col
+    out = Collection(df, project, src, "folder" if ds.kind != "cct" else "cct", warnings)
+    out.refresh_flags()
+    return out
+
+
+def _lend_metadata(images: pd.DataFrame, metadata: str | os.PathLike) -> pd.DataFrame:
+    """A folder of crops takes labels, locations, capture times and sequences from a CCT JSON,
+    matched by image id = the file's stem, or by the metadata's file stem."""
+    from ..dataset import load_dataset
+
+    meta = load_dataset(metadata).images
+    stems = images["file_name"].map(lambda f: Path(f).stem)
+    by_id = meta.drop_duplicates("image_id").set_index("image_id")
+    by_stem = meta.assign(_s=meta["file_name"].map(lambda f: Path(f).stem)).drop_duplicates("_s").set_index("_s")
+    hit, hit2 = by_id.reindex(stems), by_stem.reindex(stems)
+    miss = hit["label"].isna().to_numpy()
+    out = images.copy()
+    for c in ("label", "location", "datetime", "seq_id", "frame_num"):
+        picked = pd.Series(np.where(miss, hit2[c].to_numpy(dtype=object), hit[c].to_numpy(dtype=object)),
+                           index=images.index)
+        keep = picked.notna()
+        if c == "datetime":
+            out[c] = pd.to_datetime(picked.where(keep, images[c]))
+        elif c == "frame_num":
+            out[c] = pd.to_numeric(picked.where(keep, images[c]), errors="coerce").astype("Int64")
+        elif c == "seq_id":
+            out[c] = picked.where(keep, None).astype("object")
+        else:
+            out[c] = picked.where(keep, images[c]).astype("object")
+    return out

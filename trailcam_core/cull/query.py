@@ -159,9 +159,9 @@ def run_query(col: Collection, q: Query, similarity: Optional[np.ndarray] = None
     mask = facet_all if fm is None else facet_all & fm
     rows = np.flatnonzero(mask)
     if q.sort in ("time", "-time"):
-        t = df["datetime"].to_numpy()[rows].astype("int64")
-        order = np.lexsort((df["frame"].to_numpy()[rows], t))
-        rows = rows[order if q.sort == "time" else order[::-1]]
+        order = col.time_order()                      # sorted once; a filter only picks from it
+        rows = order[mask[order]]
+        rows = rows if q.sort == "time" else rows[::-1]
     elif q.sort in ("glitch", "-glitch"):
         g = np.nan_to_num(df["glitch"].to_numpy()[rows], nan=-1.0)
         order = np.argsort(-g if q.sort == "glitch" else g, kind="stable")
