@@ -92,6 +92,7 @@ def bench_2500(browser, url: str, tmp: Path, n: int) -> None:
     t = time.perf_counter()
     facts = make_collection(tmp / "cull2500", n=n, size=(640, 467), broken=0)
     print(f"\n[1] {n} images 640x467 made in {time.perf_counter() - t:.0f} s", flush=True)
+    tag_state(facts, url)
     page = open_page(browser, url, facts["json"])
     page.wait_for_function("window.cull.thumbsDone", timeout=600_000)
     job = page.evaluate("window.cull.thumbsDone")
@@ -116,6 +117,31 @@ def bench_2500(browser, url: str, tmp: Path, n: int) -> None:
     f = filter_changes(page, "species", 10)
     print(f"filter change (species) -> new grid painted: {spread(f)}  target <= 300 ms")
     page.close()
+
+
+def tag_state(facts: dict, url: str) -> None:
+    """Give every image auto tags in the curation state (as `trailcam tag` would), so each save
+    writes a realistic, fully tagged state file of the whole collection."""
+    import numpy as np
+
+    from trailcam_core.curation import Project, state_folder
+    from trailcam_core.records import ImageRecord
+    from trailcam_core.tags import Tag
+
+    root = state_folder(facts["json"], _APP["demo"].trailcam_context.workdir)
+    project = Project.open(root)
+    rs = np.random.default_rng(0)
+    folder = Path(facts["json"]).parent
+    for i in facts["ids"]:
+        project.add_record(ImageRecord(image_id=i, path=folder / f"{i}.jpg"))
+        g = float(rs.random())
+        project.set_auto_tags(i, {"species": Tag(facts["species"][i], "label"),
+                                  "time_of_day": Tag(str(rs.choice(["day", "night-infrared", "night-flash"])), "pixels",
+                                                     0.9),
+                                  "artifact": Tag("glitch" if g > 0.8 else "clean", "pixels", g),
+                                  "info_bar": Tag("none", "pixels"), "location": Tag(facts["location"][i], "label")})
+    project.save()
+    print(f"state: {len(facts['ids'])} images with auto tags, {project.state_path.stat().st_size / 1024:.0f} KB")
 
 
 def bench_full(browser, url: str, tmp: Path, n: int) -> None:

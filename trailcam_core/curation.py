@@ -33,6 +33,7 @@ a tag a person removed is stored as value ``null`` with source ``hand`` so it st
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -136,8 +137,7 @@ class Project:
                 try:
                     if changed:
                         on_disk = _parse_state(raw, path)
-                    with atomic_path(self.backup_path) as tmp:   # readable (parsed now or when last seen)
-                        tmp.write_bytes(raw)
+                    _keep_backup(path, raw, self.backup_path)   # readable (parsed now or when last seen)
                 except DataError:
                     on_disk = None  # never replace the last good copy with a damaged file
             if on_disk is not None:
@@ -316,6 +316,22 @@ def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Map
                 else:                          # reverted here: forget it there too
                     tt.pop(key, None)
     return out
+
+
+def _keep_backup(path: Path, raw: bytes, backup: Path) -> None:
+    """Make ``backup`` a copy of the state file about to be replaced: a hard link to it (no data
+    written; the save that follows gives ``path`` a new file), else a copy of its bytes."""
+    tmp = backup.with_name(f".{backup.name}.{os.getpid()}.link")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.link(path, tmp)
+        os.replace(tmp, backup)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        with atomic_path(backup) as t:
+            t.write_bytes(raw)
 
 
 def _digest_bytes(data: bytes) -> str:

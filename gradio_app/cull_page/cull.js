@@ -126,8 +126,7 @@ function setCur(i, scroll = true) {
     if (top < wrap.scrollTop) wrap.scrollTop = top;
     else if (top + S.tileH > wrap.scrollTop + wrap.clientHeight) wrap.scrollTop = top + S.tileH - wrap.clientHeight;
   }
-  renderNow();
-  if (S.loupe) showLoupe();
+  if (S.loupe) showLoupe(); else renderNow();      // the grid under the loupe is redrawn when it closes
 }
 
 // ------------------------------------------------------------------------------------ filters
@@ -194,7 +193,7 @@ async function act(action, value, advance) {
     patchStates(res.states);
     S.undo = res.undo; $("undo").disabled = !S.undo;
     const t1 = performance.now();
-    renderNow();
+    if (!S.loupe) renderNow();
     const n = res.states.length;
     status(`${action}${value !== undefined && action !== "tag" ? " " + value : ""}: ${n} image${n > 1 ? "s" : ""} saved`);
     const done = (t2) => { window.cull.lastAction = { action, start: t0, saved: t1, shown: t2, end: Math.max(t1, t2),
@@ -266,7 +265,7 @@ async function showLoupe(row) {
   $("loupe-burst").innerHTML = d.burst.length > 1 ? d.burst.map((b) => `<img src="${API}thumb/${S.key}/${b}" data-row="${b}" class="${
     b === r.row ? "on" : ""}" title="frame ${d.burst.indexOf(b) + 1}">`).join("") : "";
 }
-function closeLoupe() { S.loupe = false; $("loupe").hidden = true; }
+function closeLoupe() { S.loupe = false; $("loupe").hidden = true; setCur(S.cur); }
 
 // ------------------------------------------------------------------------------------ map
 const MAP = { cells: [], size: 48, drag: null };
