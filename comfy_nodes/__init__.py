@@ -17,6 +17,7 @@ _MODULES = {
     "charts": ["DistributionChart"],
     "crop": ["CropSquare"],
     "captions": ["AutoTagCaptions", "SaveCaptionedDataset"],
+    "curation": ["CuratedSubset"],
     "embed": ["EmbedImages"],
     "mosaic": ["MosaicLayout"],
     "train": ["TrainLoRA", "TrainLoRAOptions"],

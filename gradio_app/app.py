@@ -26,6 +26,7 @@ TABS = [
     ("dataset", "Dataset"),
     ("crop", "Crop"),
     ("tags", "Tags & captions"),
+    ("cull", "Cull"),
     ("mosaic", "Mosaic"),
     ("train", "Train LoRA"),
     ("generate", "Generate"),
@@ -88,7 +89,13 @@ def launch(host: str = "127.0.0.1", port: Optional[int] = None, *, share: bool =
     demo = demo or build_app(sample=sample, workdir=workdir)
     ctx: AppContext = demo.trailcam_context   # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=4)
-    return demo.launch(server_name=host, server_port=port, share=share, auth=auth,
-                       allowed_paths=[str(ctx.workdir)], prevent_thread_lock=prevent_thread_lock,
-                       quiet=quiet, show_error=True, theme=gr.themes.Soft(), css=CSS,
-                       footer_links=["api", "settings"], ssr_mode=False)
+    out = demo.launch(server_name=host, server_port=port, share=share, auth=auth,
+                      allowed_paths=[str(ctx.workdir)], prevent_thread_lock=True,
+                      quiet=quiet, show_error=True, theme=gr.themes.Soft(), css=CSS,
+                      footer_links=["api", "settings"], ssr_mode=False)
+    from .cull_routes import mount      # the culling page, on the same server and port
+
+    mount(demo.app, ctx.workdir)
+    if not prevent_thread_lock:
+        demo.block_thread()
+    return out

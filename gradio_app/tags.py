@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from trailcam_core.tags import (CaptionOptions, export_favorites, ExportOptions, parse_tag_lines, Project,
-                                render_caption, tag_collection, tag_lines, tag_text, TagOptions)
+                                render_caption, state_folder, tag_collection, tag_lines, tag_text, TagOptions)
 from trailcam_core.base import TrailcamError
 
 from ._common import (LABEL_SOURCES, AppContext, OptionForm, event_fn, label_metadata, long_job, readable,
@@ -31,7 +31,8 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             folder = gr.Textbox("crops", label="Images", info="The collection to tag (e.g. the crops), below the "
-                                "work folder or an absolute path; its curation state is kept inside it")
+                                "work folder or an absolute path; its curation state is kept inside it (for a "
+                                "folder outside the work folder: below the work folder, keyed by the folder)")
             labels_from = gr.Radio(list(LABEL_SOURCES), value=LABEL_SOURCES[0], label="Species and location from")
             metadata = gr.Textbox("", label="CCT JSON", info="When labels come from a CCT JSON")
             tag_form = OptionForm(TagOptions, main=("artifact_threshold", "min_label_score"),
@@ -67,7 +68,7 @@ def build(ctx: AppContext) -> None:
             export_out = gr.Markdown()
 
     def project_of(folder: str) -> Project:
-        return Project.open(ctx.input_path(folder, "images folder"), create=False)
+        return Project.open(state_folder(ctx.input_path(folder, "images folder"), ctx.workdir), create=False)
 
     def gallery_of(folder, show):
         project = project_of(folder)
@@ -85,7 +86,7 @@ def build(ctx: AppContext) -> None:
         opts = tag_form.parse(values)
         src = ctx.input_path(folder, "images folder")
         meta = label_metadata(ctx, labels_from, subset, metadata)
-        report = tag_collection(src, options=opts, metadata=meta, progress=progress)
+        report = tag_collection(src, state_folder(src, ctx.workdir), options=opts, metadata=meta, progress=progress)
         pics, ids = gallery_of(folder, show)
         return report_markdown(report), pics, ids
 

@@ -16,6 +16,7 @@ EXPECTED_ENDPOINTS = {
     "/crop_preview", "/crop_run", "/crop_stop",
     "/tags_run", "/tags_stop", "/tags_show", "/tags_edit", "/tags_star", "/tags_reject", "/tags_caption_preview",
     "/tags_export",
+    "/cull_page",
     "/mosaic_run", "/mosaic_stop", "/mosaic_pick",
     "/train_run", "/train_stop", "/train_preset",
     "/generate", "/generate_grid", "/generate_stop", "/generate_loras",

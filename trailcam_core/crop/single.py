@@ -277,3 +277,6 @@ def save(img: Image.Image, dest: Path, options: CropOptions) -> int:
     data = encode(img, options)
     write_atomic(dest, data)
     return len(data)
+
+
+upright = _upright          # public name: the cull view's thumbnails turn frames upright the same way

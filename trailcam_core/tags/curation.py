@@ -4,7 +4,7 @@ One JSON file per project, ``<project>/trailcam_state.json``::
 
     {"format": "trailcam-curation", "version": 1,
      "images": {"<image_id>": {"file": "crops/a1.jpg",          # relative to the project folder
-                               "favorite": true, "reject": false,
+                               "favorite": true, "reject": false, "stars": 3,   # 0-5, optional
                                "tags": {"species": {"value": "coyote", "source": "label"},
                                         "artifact": {"value": "glitch", "source": "hand"}}}}}
 
@@ -16,6 +16,10 @@ nobody's edits are lost; when both changed the same thing, the later save wins f
 Saves take a lock file (``trailcam_state.json.lock``) so two of them never interleave. A state file that no longer parses is reported in
 ``Project.warnings``, kept aside as ``trailcam_state.json.corrupt-<time>``, and the last good copy
 is loaded instead; if no good copy exists, opening fails with a DataError naming the file.
+
+``stars`` (0 to 5) is optional: files written before it existed read as 0 stars, and readers that
+do not know it keep it. The state of a folder outside an app's work folder lives below the work
+folder (:func:`state_folder`), never beside the user's photos.
 
 Auto-tagging never replaces a tag whose source is ``hand`` unless asked (``overwrite_hand``);
 a tag a person removed is stored as value ``null`` with source ``hand`` so it stays removed.
@@ -29,6 +33,7 @@ a tag a person removed is stored as value ``null`` with source ``hand`` so it st
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -41,9 +46,13 @@ from typing import Any, Iterable, Mapping, Optional
 
 
 from trailcam_core.base import (atomic_path, BatchReport, DataError, ensure, flat_name, ImageRecord, is_within,
-                                option, Options, ProgressCallback, safe_relative, TrailcamError, write_text)
+                                option, Options, ProgressCallback, safe_relative, TrailcamError, write_bytes,
+                                write_text)
 from trailcam_core.tags.captions import CaptionEntry, CaptionOptions, write_captions
 from trailcam_core.tags.model import Tag
+import msgspec
+import numpy as np
+
 
 STATE_NAME = "trailcam_state.json"
 BACKUP_SUFFIX = ".bak"
@@ -58,8 +67,10 @@ class Project:
         self.root = Path(root)
         self.images = images
         self.warnings = warnings or []
-        self._base = copy.deepcopy(images)          # the state as read: what "changed here" means
+        # the state as read (what "changed here" means), kept encoded: decoded only when a merge needs it
+        self._base_raw = msgspec.json.encode(images)
         self._stamp = _stamp(self.state_path)
+        self._seen = _digest(self.state_path)      # the file's content as read: another save changes it
 
     # ----------------------------------------------------------------------------- load / save
     @property
@@ -111,19 +122,30 @@ class Project:
         path = self.state_path
         with _locked(path.with_name(STATE_NAME + ".lock")):
             on_disk = None
-            if path.exists():
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                raw = None
+            except OSError as exc:
+                raise DataError(f"{path}: cannot read curation state ({exc})") from exc
+            if raw is not None:
+                # compared by content, not only by the file's stamp: a recycled inode with the same size
+                # and mtime tick could hide another program's save
+                changed = _stamp(path) != self._stamp or _digest_bytes(raw) != self._seen
                 try:
-                    on_disk = _read_state(path)
-                    with atomic_path(self.backup_path) as tmp:
-                        shutil.copyfile(path, tmp)
+                    if changed:
+                        on_disk = _parse_state(raw, path)
+                    _keep_backup(path, raw, self.backup_path)   # readable (parsed now or when last seen)
                 except DataError:
                     on_disk = None  # never replace the last good copy with a damaged file
-            if on_disk is not None and _stamp(path) != self._stamp:
-                self.images = merge_states(self._base, self.images, on_disk)
+            if on_disk is not None:
+                self.images = merge_states(msgspec.json.decode(self._base_raw), self.images, on_disk)
             doc = {"format": FORMAT, "version": VERSION, "images": self.images}
-            write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True))
-            self._base = copy.deepcopy(self.images)
+            data = msgspec.json.format(msgspec.json.encode(doc, order="sorted"), indent=1)
+            write_bytes(path, data)
+            self._base_raw = msgspec.json.encode(self.images)
             self._stamp = _stamp(path)
+            self._seen = _digest_bytes(data)
         return path
 
     # ----------------------------------------------------------------------------- images
@@ -175,6 +197,21 @@ class Project:
             e["reject"] = bool(on)
             if on:
                 e["favorite"] = False
+
+    def stars(self, image_id: str) -> int:
+        """The image's star rating, 0 (none) to 5."""
+        return int(self.entry(image_id).get("stars", 0) or 0)
+
+    def set_stars(self, ids: Iterable[str], stars: int) -> None:
+        """Rate images 0 (no stars) to 5."""
+        if isinstance(stars, bool) or not isinstance(stars, (int, np.integer)) or not 0 <= int(stars) <= 5:
+            raise TrailcamError(f"stars must be a whole number from 0 to 5, got {stars!r}")
+        for i in ids:
+            self.entry(i)["stars"] = int(stars)
+
+    def changed_on_disk(self) -> bool:
+        """True when another program saved the state since this project was opened or last saved."""
+        return _stamp(self.state_path) != self._stamp or _digest(self.state_path) != self._seen
 
     # ----------------------------------------------------------------------------- tags
     def tags(self, image_id: str) -> dict[str, Tag]:
@@ -229,8 +266,9 @@ class Project:
         entry["tags"] = merged
         return changed
 
-    def caption_entries(self, include: str = "not-rejected") -> list[CaptionEntry]:
-        """Images to caption: ``not-rejected`` (default), ``favorites`` or ``all``."""
+    def caption_entries(self, include: str = "not-rejected", min_stars: int = 0) -> list[CaptionEntry]:
+        """Images to caption: ``not-rejected`` (default), ``favorites`` or ``all``; with
+        ``min_stars`` only those rated at least that many stars (rejects never count)."""
         if include not in ("not-rejected", "favorites", "all"):
             raise TrailcamError(f"unknown include {include!r}; use not-rejected, favorites or all")
         out = []
@@ -239,18 +277,20 @@ class Project:
                 continue
             if include == "not-rejected" and e.get("reject"):
                 continue
+            if min_stars and (e.get("reject") or int(e.get("stars", 0) or 0) < min_stars):
+                continue
             out.append(CaptionEntry(i, self.image_path(i), self.visible_tags(i)))
         return out
 
 
-_FIELDS = ("file", "favorite", "reject")
+_FIELDS = ("file", "favorite", "reject", "stars")
 
 
 def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Mapping[str, dict]) -> dict[str, dict]:
     """Three-way merge of curation states: ``theirs`` (on disk now) plus what changed from
     ``base`` to ``ours`` (this process's edits), per image, per field and per tag key. A thing
     both sides changed takes ``ours``; a favourite or reject set here clears the other mark."""
-    out = copy.deepcopy(dict(theirs))
+    out = _copy(dict(theirs))
     empty = {"file": "", "favorite": False, "reject": False, "tags": {}}
     for image_id, o in ours.items():
         b = base.get(image_id)
@@ -260,7 +300,7 @@ def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Map
             continue
         b = b if b is not None else empty
         for field in _FIELDS:
-            if o.get(field) != b.get(field):
+            if o.get(field) != b.get(field) and not (field == "stars" and not o.get(field) and not b.get(field)):
                 t[field] = o.get(field)
         if o.get("favorite") and not b.get("favorite"):
             t["reject"] = False
@@ -274,6 +314,40 @@ def merge_states(base: Mapping[str, dict], ours: Mapping[str, dict], theirs: Map
                 else:                          # reverted here: forget it there too
                     tt.pop(key, None)
     return out
+
+
+def _keep_backup(path: Path, raw: bytes, backup: Path) -> None:
+    """Make ``backup`` a copy of the state file about to be replaced: a hard link to it (no data
+    written; the save that follows gives ``path`` a new file), else a copy of its bytes."""
+    tmp = backup.with_name(f".{backup.name}.{os.getpid()}.link")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.link(path, tmp)
+        os.replace(tmp, backup)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        with atomic_path(backup) as t:
+            t.write_bytes(raw)
+
+
+def _digest_bytes(data: bytes) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def _digest(path: Path) -> Optional[str]:
+    try:
+        return _digest_bytes(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _copy(images: Mapping[str, Any]) -> dict:
+    """A deep copy of JSON-shaped state (a round trip through msgspec: many times faster than deepcopy)."""
+    return msgspec.json.decode(msgspec.json.encode(images))
 
 
 def _stamp(path: Path) -> Optional[tuple]:
@@ -309,9 +383,14 @@ def _read_state(path: Path) -> dict[str, dict]:
         raise
     except OSError as exc:
         raise DataError(f"{path}: cannot read curation state ({exc})") from exc
+    return _parse_state(raw, path)
+
+
+def _parse_state(raw: bytes, path: Path) -> dict[str, dict]:
+    """Parse and validate the bytes of a state file (see :func:`_read_state`)."""
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = msgspec.json.decode(raw)
+    except (UnicodeDecodeError, msgspec.DecodeError) as exc:
         raise DataError(f"{path}: curation state is corrupt ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("images"), dict):
         raise DataError(f"{path}: not a trailcam curation state (expected format {FORMAT!r} with an 'images' object)")
@@ -324,11 +403,44 @@ def _read_state(path: Path) -> dict[str, dict]:
         for key, t in e.get("tags", {}).items():
             if not isinstance(t, dict) or "source" not in t:
                 raise DataError(f"{path}: tag {key!r} of image {image_id!r} is malformed")
+        stars = e.get("stars", 0)
+        if isinstance(stars, bool) or not isinstance(stars, int) or not 0 <= stars <= 5:
+            raise DataError(f"{path}: stars of image {image_id!r} must be 0 to 5, got {stars!r}")
         e.setdefault("favorite", False)
         e.setdefault("reject", False)
         e.setdefault("tags", {})
         e.setdefault("file", "")
     return doc["images"]
+
+
+STATES_DIR = ".trailcam-states"
+ORIGIN_NAME = "origin.json"
+
+
+def state_folder(collection: str | os.PathLike, workdir: Optional[str | os.PathLike] = None) -> Path:
+    """The folder that holds the curation state of ``collection`` (a folder of images or a file).
+
+    Without ``workdir``, or for a folder inside it: the collection folder itself (a file: its
+    folder). For a collection outside ``workdir``: ``<workdir>/.trailcam-states/<name>-<hash>``,
+    keyed by the collection's real path (with an ``origin.json`` naming it), so a program that may
+    write only below its work folder never writes beside the user's photos.
+    Example: ``Project.open(state_folder("/photos/cam1", "work"))``.
+    """
+    import hashlib
+
+    src = Path(collection).expanduser()
+    home = src if src.is_dir() or not src.suffix else src.parent
+    if workdir is None or is_within(home, workdir):
+        return home
+    real = os.path.realpath(src)
+    key = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (Path(real).name or "root"))[:60]
+    folder = Path(workdir).expanduser() / STATES_DIR / f"{name}-{key}"
+    origin = folder / ORIGIN_NAME
+    if not origin.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(origin, json.dumps({"collection": real}, indent=1))
+    return folder
 
 
 def caption_project(project_dir: str | os.PathLike, options: Optional[CaptionOptions] = None,
@@ -376,6 +488,7 @@ class ExportOptions(Options):
                           min=0, max=1000)
     name: str = option("trailcam", "Concept name of the kohya sub-folder (<repeats>_<name>)")
     include: str = option("favorites", "Which images to export", choices=("favorites", "not-rejected", "all"))
+    min_stars: int = option(0, "Only images rated at least this many stars (0: any rating)", min=0, max=5)
 
 
 def export_favorites(project: Project, out_dir: str | os.PathLike, caption_options: Optional[CaptionOptions] = None,
@@ -401,7 +514,7 @@ def export_favorites(project: Project, out_dir: str | os.PathLike, caption_optio
             raise TrailcamError(f"concept name {name!r} must not contain a path separator")
         sub = out / f"{options.repeats}_{name}"
     sub.mkdir(parents=True, exist_ok=True)
-    entries = project.caption_entries(options.include)
+    entries = project.caption_entries(options.include, options.min_stars)
     report = BatchReport("export-favorites")
     if not entries:
         report.outputs["folder"] = sub
