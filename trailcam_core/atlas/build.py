@@ -72,7 +72,7 @@ class AtlasOptions:
     quality: bool = option(True, "Measure the layout's DPQ16 (on a 1,000-row sample above 6,000 images)")
     relayout: bool = option(False, "add: lay every image out again instead of placing the new ones in free cells")
     seed: int = option(0, "Random seed (same seed, same layout)", min=0, max=2**31 - 1)
-    workers: int = option(2, "Threads loading thumbnails while drawing", min=1, max=64)
+    draw_workers: int = option(2, "Threads loading thumbnails while drawing", min=1, max=64)
     background: str = option("#181818", "Colour of empty cells")
     title: str = option("", "Title of the viewer (default: the atlas folder name)")
 
@@ -424,7 +424,7 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     # the pyramid, the overview and the favourites picture
     t = time.perf_counter()
     levels, failed, overview = render_pyramid(files, cell_of, rows, cols, options.tile, part / "tiles",
-                                              options.background, options.workers, previous=previous,
+                                              options.background, options.draw_workers, previous=previous,
                                               dirty=dirty, progress=_stage(progress, 650, 930, "drawing"))
     timings["render"] = round(time.perf_counter() - t, 3)
     for i in failed:
@@ -574,14 +574,18 @@ def _finish(report: BatchReport, root: Path, manifest: dict) -> BatchReport:
 
 def add_to_atlas(atlas_dir: str | os.PathLike, sources: Sequence[AtlasSource], options: Optional[AtlasOptions] = None,
                  embed_options: Optional[EmbedOptions] = None, cache_dir: Optional[str | os.PathLike] = None,
-                 progress: Optional[ProgressCallback] = None) -> BatchReport:
-    """Add sources to an existing atlas: cached vectors reused, placed items not moved (unless ``relayout``)."""
+                 progress: Optional[ProgressCallback] = None, changes: Optional[dict] = None) -> BatchReport:
+    """Add sources to an existing atlas: cached vectors reused, placed items not moved (unless ``relayout``).
+
+    ``options`` default to the atlas's own, with ``changes`` (e.g. ``{"relayout": True}``) applied;
+    ``embed_options`` default to the model the atlas was embedded with.
+    """
     atlas = open_atlas(atlas_dir)
     root = atlas.root
     old_opts = atlas.manifest.get("options", {})
     options = options or AtlasOptions(**{k: v for k, v in old_opts.items() if k in
                                          {f.name for f in dataclasses.fields(AtlasOptions)}})
-    options = dataclasses.replace(options, tile=int(atlas.manifest["tile"]))
+    options = dataclasses.replace(options, **(changes or {}), tile=int(atlas.manifest["tile"]))
     validate(options)
     if embed_options is None:
         embed_options = EmbedOptions(**atlas.manifest.get("embed", {}))
@@ -679,7 +683,7 @@ def atlas_report(atlas_dir: str | os.PathLike, copy_percentile: Optional[float] 
         lines.append(f"{name}: {st['n']} generations; nearest-real distance median {p.get('50', float('nan')):.4f} "
                      f"vs real-real median {st['real_nn_percentiles']['50']:.4f} "
                      f"(ratio {st.get('median_ratio', float('nan')):.2f}); "
-                     f"{st['flagged']} closer than the real-real {rep['copy_percentile']:g}th percentile "
+                     f"{st['flagged']} closer than percentile {rep['copy_percentile']:g} of real-real distances "
                      f"({st['threshold']:.4f}): likely copies")
         for c in st["copies"][:20]:
             lines.append(f"    {c['name']} ~ {c['nearest']} ({c['distance']:.4f})")

@@ -135,7 +135,8 @@ def place_new(new_vectors: np.ndarray, placed_vectors: np.ndarray, placed_cells:
               k: int = 3, grow: bool = True) -> tuple[np.ndarray, int]:
     """Cells for new items near their nearest placed neighbours; returns (cells, rows after growing).
 
-    Each new item aims at the mean cell of its ``k`` nearest placed items (features, exact search);
+    Each new item aims at the inverse-distance weighted mean cell of its ``k`` nearest placed items
+    (features, exact search);
     the free cells are then assigned by one linear assignment on squared grid distance to the aim.
     """
     from scipy.optimize import linear_sum_assignment
@@ -145,9 +146,11 @@ def place_new(new_vectors: np.ndarray, placed_vectors: np.ndarray, placed_cells:
     m = len(new_vectors)
     if m == 0:
         return np.zeros(0, np.int64), rows
-    idx, _ = knn(new_vectors, placed_vectors, k=min(k, len(placed_vectors)))
+    idx, dist = knn(new_vectors, placed_vectors, k=min(k, len(placed_vectors)))
     cy, cx = np.divmod(placed_cells[idx], cols)
-    aim = np.stack([cy.mean(1), cx.mean(1)], axis=1)
+    w = 1.0 / (dist.astype(np.float64) + 1e-3 * (dist.mean() + 1e-12))     # the nearest pulls hardest
+    w /= w.sum(1, keepdims=True)
+    aim = np.stack([(cy * w).sum(1), (cx * w).sum(1)], axis=1)
     occupied = np.zeros(rows * cols, bool)
     occupied[placed_cells] = True
     free = np.nonzero(~occupied)[0]

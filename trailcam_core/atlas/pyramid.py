@@ -178,7 +178,7 @@ def render_pyramid(files: Sequence[str], cell_of: np.ndarray, rows: int, cols: i
                 band = Image.new("RGB", (width, y1 - y0), bg)
                 for r in range(r0, r1 + 1):
                     band.paste(row_strip(r, pool), (0, r * tile - y0))
-                for r in [k for k in thumbs if k < r1]:
+                for k in [k for k in thumbs if k < r1]:
                     del thumbs[k]
                 stack[0].write(band)
             push(0, band)
