@@ -328,3 +328,50 @@ def test_cli_build_add_report(collection, capsys):
     assert "mine: 7 generations" in text and "copy_0.png ~ img_000.jpg" in text
     assert main(["atlas", "add", str(out), str(tmp / "nowhere")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_atlas_viewer_in_a_real_browser(collection):
+    """First paint, hover, a click on a generation showing its nearest real photos, search + fly-to, a layer."""
+    import shutil as _shutil
+
+    pw = pytest.importorskip("playwright.sync_api")
+    if not _shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
+        pytest.skip("chromium is not installed")
+    tmp, real, gen = collection
+    build_atlas([AtlasSource(str(tmp / "real"), "real", "photos"), AtlasSource(str(tmp / "gen"), "lora", "lora-v1")],
+                tmp / "atlas", AtlasOptions(tile=64, dims=16, real_sample=200), PYRAMID)
+    atlas = open_atlas(tmp / "atlas")
+    copy0 = atlas.names.index("copy_0.png")
+    cell = int(atlas.cell_of[copy0])
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 900, "height": 700})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp / "atlas" / "index.html").as_uri())
+        page.wait_for_function("() => window.atlasStats.firstPaint !== null", timeout=5000)
+        # search a file name: the view flies to it and zooms in
+        page.fill("#find", "copy_0")
+        page.wait_for_function("() => atlasAPI.matches.length === 1", timeout=5000)
+        assert page.evaluate("() => atlasAPI.matches[0]") == cell
+        # hover the cell in the middle of the screen (where fly-to put it): name and source in the tip
+        page.mouse.move(450, 350)
+        page.wait_for_function("() => document.getElementById('tipname').textContent.length > 0", timeout=5000)
+        assert page.inner_text("#tipname").startswith("copy_0.png")
+        page.mouse.click(450, 350)
+        page.wait_for_selector("#side figure.nearest", timeout=5000)
+        captions = page.eval_on_selector_all("#side figure.nearest figcaption", "els => els.map(e => e.textContent)")
+        assert captions[0].startswith("img_000.jpg (") and len(captions) == 4
+        assert "lora-v1" in page.inner_text("#ssource")
+        page.wait_for_function("() => [...document.querySelectorAll('#side img')].every(i => i.complete && i.naturalWidth)",
+                               timeout=5000)
+        # a layer: the legend lists the sources with their counts
+        page.select_option("#layer", "source")
+        page.wait_for_function("() => document.getElementById('legend').textContent.includes('lora-v1 (7)')",
+                               timeout=5000)
+        assert "photos (60)" in page.inner_text("#legend")
+        assert page.evaluate("() => window.atlasStats.tilesLoaded") >= 1 and not errors, errors
+        browser.close()
