@@ -89,7 +89,7 @@ def test_atlas_layout_sorts_with_spread_free_cells(engine):
     assert min(free_rows) < rows // 2                           # spread over the grid, not only the last row
     rng = np.random.default_rng(0)
     assert dpq(x, cell_of, cols) > 2 * dpq(x, rng.permutation(rows * cols)[:2000], cols)
-    assert "principal components" in name
+    assert name in ("vc-flas", "las")          # small sets sort their full features
 
 
 def test_knn_is_exact_and_leaves_self_out():

@@ -518,7 +518,8 @@ def build_atlas(sources: Sequence[AtlasSource], out_dir: str | os.PathLike, opti
     gathered = _gather(sources, embed_options, cache, report, root, progress, 0, 400)
     key = gathered[0][1].key
     ids, files, names, source_of, values, tags = _items_of([(i, s, e) for i, (s, e) in enumerate(gathered)])
-    vectors = np.concatenate([e.vectors for _, e in gathered]).astype(np.float32, copy=False)
+    vectors = (gathered[0][1].vectors if len(gathered) == 1 else np.concatenate([e.vectors for _, e in gathered]))
+    vectors = np.asarray(vectors, np.float32)      # one source: no copy of its matrix
     n = len(ids)
     if n < 2:
         raise TrailcamError(f"an atlas needs at least 2 readable images, got {n}")
