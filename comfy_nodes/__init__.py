@@ -19,6 +19,7 @@ _MODULES = {
     "captions": ["AutoTagCaptions", "SaveCaptionedDataset"],
     "embed": ["EmbedImages"],
     "mosaic": ["MosaicLayout"],
+    "atlas": ["JointAtlas"],
     "train": ["TrainLoRA"],
 }
 
