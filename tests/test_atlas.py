@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -375,3 +376,21 @@ def test_atlas_viewer_in_a_real_browser(collection):
         assert "photos (60)" in page.inner_text("#legend")
         assert page.evaluate("() => window.atlasStats.tilesLoaded") >= 1 and not errors, errors
         browser.close()
+
+
+@pytest.mark.slow
+def test_torchrun_shards_the_embedding_then_build_computes_nothing(tmp_path):
+    """Two processes under torchrun (what `accelerate launch --multi_gpu` runs; on a CPU accelerate starts
+    only one): each embeds half into one cache; the build then reuses all of it."""
+    import subprocess
+    import sys
+
+    _photos(tmp_path / "p", 24)
+    cache = tmp_path / "cache"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(29500 + os.getpid() % 1000), "-m", "trailcam_cli", "atlas", "embed", str(tmp_path / "p"), "--cache-dir", str(cache),
+                          "--features", "pyramid", "--pyramid-size", "8"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "shard 1 of 2): 12 done" in run.stdout and "shard 2 of 2): 12 done" in run.stdout, run.stdout
+    rep = build_atlas([AtlasSource(str(tmp_path / "p"))], tmp_path / "atlas", FAST, PYRAMID, cache_dir=cache)
+    assert rep.processed == 0 and rep.up_to_date == 24

@@ -1,8 +1,8 @@
 """Whole-collection layout: a quarter of a million images on one grid in under a minute.
 
-``atlas_layout`` reduces the features to ``dims`` principal components blockwise (no centred
-copy of the whole matrix) and sorts them with vc-flas (the built-in block sorter when vc-flas is
-not installed). Measured on 243,100 clustered 512-d features (benchmarks/bench_mosaic.py): 64
+``atlas_layout`` sorts the features with vc-flas (the built-in block sorter when vc-flas is not
+installed); above ``REDUCE_ABOVE`` images it first reduces them to ``dims`` principal components
+blockwise (no centred copy of the whole matrix) and lets FLAS make more, cheaper passes. Measured on 243,100 clustered 512-d features (benchmarks/bench_mosaic.py): 64
 components keep raw vc-flas's DPQ16 at about a seventh of its CPU time, because FLAS's cost grows
 with the dimension while the neighbourhoods that DPQ16 rewards live in the top components.
 
@@ -31,7 +31,10 @@ ProgressFn = Optional[Callable[[float, str], None]]
 #: Above this many images the principal-axis split that seeds vc-flas on small grids is skipped:
 #: at whole-collection size FLAS's own coarse passes order the grid and the split costs more than it gives.
 SPLIT_INIT_LIMIT = 20000
-#: FLAS's filter-radius decay per pass above SPLIT_INIT_LIMIT: slower than vc-flas's 0.93, more passes on
+#: Above this many images the features are reduced to ``dims`` principal components: below it raw
+#: vc-flas costs under half a minute (50,000 x 512-d: 21 s CPU) and PCA-64 would cost DPQ16 (0.844 -> 0.837).
+REDUCE_ABOVE = 100_000
+#: FLAS's filter-radius decay per pass above REDUCE_ABOVE: slower than vc-flas's 0.93, more passes on
 #: the cheap 64-d features (243,100 clustered features: DPQ16 0.838 -> 0.846 for about 1.6x the time).
 LARGE_RADIUS_DECAY = 0.95
 
@@ -85,7 +88,7 @@ def atlas_layout(x: np.ndarray, rows: int, cols: int, dims: int = 64, seed: int 
     timings: dict[str, float] = {}
     t = time.perf_counter()
     # small sets sort their full features (cheap there); whole collections their top components
-    reduce = x.shape[1] > dims and n > SPLIT_INIT_LIMIT
+    reduce = x.shape[1] > dims and n > REDUCE_ABOVE
     xr = pca_blockwise(x, dims) if reduce else np.ascontiguousarray(x, dtype=np.float32)
     timings["pca"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -124,7 +127,7 @@ def _flas(xr: np.ndarray, rows: int, cols: int, seed: int, move_holes: bool, pro
                 stop.append(exc)
         return bool(stop)
 
-    decay = LARGE_RADIUS_DECAY if n > SPLIT_INIT_LIMIT else 0.93
+    decay = LARGE_RADIUS_DECAY if n > REDUCE_ABOVE else 0.93
     arrangement = vc_flas.flas(grid, seed=int(seed), callback=callback, radius_decay=decay)
     if stop:
         raise stop[0]
