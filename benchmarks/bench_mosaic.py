@@ -12,6 +12,11 @@ Figures, each against a baseline measured in the same run:
 2. N = 50,000: layout time and peak RSS of a fresh subprocess (targets: <= 60 s, <= 4 GB),
    for vc-flas and for the built-in sorter (what Python 3.13 users get). ImageRearranger's n x n
    float64 cost matrix alone would be 50,000^2 x 8 B = 20 GB.
+2b. Side by side at N = 2,500, 50,000, 243,100 (``--sizes``): raw vc-flas on the 512-d features,
+   the mosaic default (PCA to 128-d + principal-axis split + vc-flas), the built-in sorter, and the
+   atlas layout (blockwise PCA to 64-d + vc-flas): wall, CPU, peak RSS of a fresh process, DPQ16
+   (exact at 2,500, a 1,000-row sample above). Targets for the atlas layout at 243,100: <= 60 s wall
+   and DPQ16 >= raw vc-flas's.
 3. Embedding throughput on CPU: ``embed_images`` over JPEG files vs the model's own forward rate
    on pre-loaded tensors (target ratio >= 0.9): ViT-B-32 with random weights.
 
@@ -104,6 +109,52 @@ def bench_50000(engine: str) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+SIDE_CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+from benchmarks.bench_mosaic import clustered_features
+from trailcam_core.mosaic import MosaicOptions, compute_layout, dpq
+from trailcam_core.mosaic.layout import grid_shape
+n, method = {n}, {method!r}
+x = clustered_features(n)
+rows, cols = grid_shape(n)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t, c = time.perf_counter(), time.process_time()
+if method == "raw vc-flas":
+    import vc_flas
+    grid = vc_flas.Grid.from_features(x, size=(rows, cols), freeze_holes=True)
+    sorting = np.asarray(vc_flas.flas(grid, seed=0).sorting).reshape(-1)
+    cell_of = np.empty(n, np.int64); valid = sorting >= 0
+    cell_of[sorting[valid]] = np.nonzero(valid)[0]
+    engine = "vc-flas 512-d"
+elif method == "atlas":
+    from trailcam_core.atlas import atlas_layout
+    cell_of, engine, _ = atlas_layout(x, rows, cols)
+else:
+    lay = compute_layout(x, MosaicOptions(engine="las" if method == "built-in" else "auto", quality=False))
+    cell_of, engine = lay.cell_of, lay.engine
+sec, cpu = time.perf_counter() - t, time.process_time() - c
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert len(set(cell_of.tolist())) == n
+t = time.perf_counter()
+q = dpq(x, cell_of, cols, sample=None if n <= 6000 else 1000)
+print(json.dumps({{"seconds": sec, "cpu": cpu, "engine": engine, "peak_rss_mb": peak / 1024, "features_mb": base / 1024,
+                  "dpq16": q, "dpq_seconds": time.perf_counter() - t,
+                  "peak_with_dpq_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+SIDE_METHODS = ("raw vc-flas", "default", "built-in", "atlas")
+
+
+def bench_side_by_side(n: int, method: str) -> dict:
+    code = SIDE_CHILD.format(root=str(ROOT), n=n, method=method)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
+    if res.returncode != 0:
+        return {"error": res.stderr[-2000:]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def bench_throughput(n_images: int = 160, batch: int = 32) -> dict:
     import torch
     from PIL import Image
@@ -147,7 +198,31 @@ def bench_throughput(n_images: int = 160, batch: int = 32) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the 50,000-image runs")
+    ap.add_argument("--sizes", default="", help="only the side-by-side layouts at these N (e.g. 2500,50000,243100)")
+    ap.add_argument("--methods", default=",".join(SIDE_METHODS), help="side-by-side methods to run")
     args = ap.parse_args()
+    if args.sizes:
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared; figures are noisy)")
+        print("\n== Side by side: layout of N clustered 512-d features (fresh process each) ==")
+        for n in [int(v) for v in args.sizes.split(",")]:
+            results = {}
+            for method in args.methods.split(","):
+                v = bench_side_by_side(n, method)
+                results[method] = v
+                if "error" in v:
+                    print(f"  N={n:7d} {method:12s} FAILED\n{v['error']}")
+                    continue
+                print(f"  N={n:7d} {method:12s} {v['seconds']:7.1f} s wall {v['cpu']:7.1f} s CPU  peak RSS "
+                      f"{v['peak_rss_mb']:6.0f} MB (features {v['features_mb']:.0f} MB)  DPQ16 {v['dpq16']:.4f}  "
+                      f"[{v['engine']}]  (DPQ {v['dpq_seconds']:.1f} s, peak with it {v['peak_with_dpq_mb']:.0f} MB)",
+                      flush=True)
+            raw, ours = results.get("raw vc-flas", {}), results.get("atlas", {})
+            if "dpq16" in raw and "dpq16" in ours:
+                print(f"  -> atlas layout at N={n}: {ours['seconds']:.1f} s wall (target <= 60 s: "
+                      f"{'PASS' if ours['seconds'] <= 60 else 'FAIL'}), {raw['cpu'] / max(ours['cpu'], 1e-9):.1f}x less CPU "
+                      f"than raw vc-flas, DPQ16 {ours['dpq16']:.4f} vs {raw['dpq16']:.4f} (target >=: "
+                      f"{'PASS' if ours['dpq16'] >= raw['dpq16'] else 'FAIL'})", flush=True)
+        return
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared; figures are noisy)")
 
     print("\n== N = 2,500 clustered 512-d features: layout after features ==")

@@ -20,6 +20,7 @@ _MODULES = {
     "curation": ["CuratedSubset"],
     "embed": ["EmbedImages"],
     "mosaic": ["MosaicLayout"],
+    "atlas": ["JointAtlas"],
     "train": ["TrainLoRA", "TrainLoRAOptions"],
     "gan": ["TrainGAN", "SampleGAN"],
 }

@@ -96,3 +96,6 @@ def build(ctx: AppContext) -> None:
     pick_btn = gr.Button(visible=False)
     pick_btn.click(event_fn(do_pick, ["positions", "x", "y"]), [positions_state, x_in, y_in],
                    [picked, picked_info], api_name="mosaic_pick")
+    from . import atlas as atlas_section
+
+    atlas_section.build(ctx)

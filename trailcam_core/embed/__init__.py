@@ -4,6 +4,7 @@ and "more like this" rankings (``similar``).
 from .features import EmbedOptions, Embeddings, Source, collect_records, embed_images
 from .similar import more_like_this, project_embeddings
 from .features import pyramid_features
+from .features import feature_key
 
-__all__ = ["pyramid_features", "EmbedOptions", "Embeddings", "Source", "collect_records", "embed_images", "more_like_this",
+__all__ = ["feature_key", "pyramid_features", "EmbedOptions", "Embeddings", "Source", "collect_records", "embed_images", "more_like_this",
            "project_embeddings"]

@@ -30,9 +30,10 @@ def dpq(features: np.ndarray, cell_of: np.ndarray, cols: int, p: float = 16, sam
     ``sample``: number of rows to use (default: all when n <= exact_limit, else 1,000).
     Example: ``dpq(vectors, layout.cell_of, layout.cols)`` -> 0.87.
     """
-    x = np.asarray(features, dtype=np.float64)
+    x = np.asarray(features)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
     n = len(x)
-    x32 = x.astype(np.float32)   # sampled (large n) distances: float32 products, half the cost
     if n < 3:
         raise TrailcamError("DPQ needs at least 3 images")
     cell_of = np.asarray(cell_of, dtype=np.int64)
@@ -42,29 +43,35 @@ def dpq(features: np.ndarray, cell_of: np.ndarray, cols: int, p: float = 16, sam
         sample = n if n <= exact_limit else 1000
     block = max(8, min(block, int(5e6 // n)))     # block x n float64 arrays stay around 40 MB
     rows_idx = np.arange(n) if sample >= n else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
-    sq = (x * x).sum(1)
+    exact = len(rows_idx) >= n
+    # Never a copy of the whole matrix: rows are taken per block; exact runs (small n) in float64,
+    # sampled runs (large n) in the features' own dtype (float32 products: half the cost)
+    xe = x.astype(np.float64) if exact else x       # exact: n x n work anyway, a float64 copy is small
+    sq = np.einsum("ij,ij->i", xe, xe, dtype=np.float64)
 
-    sum_hd = np.zeros(n - 1)       # sum over rows of cumulative means, ideal ranking
-    sum_2d = np.zeros(n - 1)       # same, grid ranking
+    acc_hd = np.zeros(n - 1)       # sum over rows of the sorted distances, ideal ranking
+    acc_2d = np.zeros(n - 1)       # same, grid ranking (cumulative means are linear: cumsum at the end)
     total_d = 0.0
-    ks = np.arange(1, n, dtype=np.float64)
     for start in range(0, len(rows_idx), block):
         idx = rows_idx[start:start + block]
-        dot = (x32[idx] @ x32.T).astype(np.float64) if len(rows_idx) < n else x[idx] @ x.T
+        dot = (xe[idx] @ xe.T).astype(np.float64, copy=False)
         d = np.sqrt(np.maximum(sq[idx, None] - 2 * dot + sq[None, :], 0.0))
+        del dot
         d[np.arange(len(idx)), idx] = 0.0
         total_d += d.sum()
         # ideal: drop self (distance 0 sorts first; duplicates at 0 are equivalent)
-        ideal = np.sort(d, axis=1)[:, 1:]
-        sum_hd += (np.cumsum(ideal, axis=1) / ks).sum(0)
+        acc_hd += np.sort(d, axis=1)[:, 1:].sum(0)
         # grid: order by grid distance, ties by feature distance; exclude self explicitly
         gd = ((g[idx, None, :] - g[None, :, :]) ** 2).sum(-1)
         dmax = d.max() * 1.0001 + 1e-12
         key = gd + d / dmax
+        del gd
         key[np.arange(len(idx)), idx] = -1.0
         order = np.argsort(key, axis=1)[:, 1:]
-        by_grid = np.take_along_axis(d, order, axis=1)
-        sum_2d += (np.cumsum(by_grid, axis=1) / ks).sum(0)
+        del key
+        acc_2d += np.take_along_axis(d, order, axis=1).sum(0)
+    ks = np.arange(1, n, dtype=np.float64)
+    sum_hd, sum_2d = np.cumsum(acc_hd) / ks, np.cumsum(acc_2d) / ks
     m = len(rows_idx)
     mean_d = total_d / (m * (n - 1))
     if mean_d <= 0:

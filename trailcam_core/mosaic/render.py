@@ -12,7 +12,9 @@ from PIL import Image, ImageOps
 
 from trailcam_core.base import atomic_path, TrailcamError
 
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, 1 << 31)   # our own mosaics are large
+# Pillow's decompression-bomb guard stays on for every input: our own large pictures are made
+# with Image.new (never checked) and saved under the guard's limit (save_image), so nothing here
+# needs it lifted.
 
 ProgressFn = Optional[Callable[[int, int, str], None]]
 TILE = 512   # viewer tile side in pixels
@@ -62,8 +64,13 @@ def render_mosaic(files: Sequence[str], cell_of: np.ndarray, rows: int, cols: in
 
 
 def save_image(img: Image.Image, dest: Path, max_side: int = 16384, quality: int = 90) -> tuple[Path, float]:
-    """Save atomically, scaled down to fit ``max_side`` if needed; returns (path, scale applied)."""
-    scale = min(1.0, max_side / max(img.size))
+    """Save atomically, scaled down to fit ``max_side`` if needed; returns (path, scale applied).
+
+    The saved picture also stays within Pillow's decompression-bomb limit, so that it opens again
+    (in ComfyUI, the app, any Pillow tool) without lifting the guard for everyone.
+    """
+    limit = Image.MAX_IMAGE_PIXELS or float("inf")
+    scale = min(1.0, max_side / max(img.size), math.sqrt(limit / (img.width * img.height)) * 0.999)
     if scale < 1.0:
         img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.BILINEAR,
                          reducing_gap=2.0)

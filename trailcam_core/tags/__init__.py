@@ -11,8 +11,9 @@ from .model import tag_text
 from .artifacts import artifact_score
 from .auto import image_statistics, time_of_day
 from .curation import STATE_NAME, state_folder
+from .auto import sun_phase
 
-__all__ = ["STATE_NAME", "state_folder", "artifact_score", "image_statistics", "time_of_day", "TagOptions", "collection_records", "tag_collection", "tag_records", "CaptionEntry",
+__all__ = ["sun_phase", "STATE_NAME", "state_folder", "artifact_score", "image_statistics", "time_of_day", "TagOptions", "collection_records", "tag_collection", "tag_records", "CaptionEntry",
            "CaptionOptions", "render_caption", "write_captions", "ClassifyOptions", "classify_to_cct",
            "ExportOptions", "Project", "caption_project", "export_favorites", "parse_tag_lines", "tag_lines",
            "tag_text"]
