@@ -22,10 +22,15 @@ from trailcam_core.tags.captions import CaptionOptions
 from trailcam_core.tags.classify import ClassifyOptions
 from trailcam_core.tags.curation import ExportOptions
 from trailcam_core.tags.auto import TagOptions
+from trailcam_core.gan.config import (GanEvalOptions, GanInterpolateOptions, GanSampleOptions, GanSteerOptions,
+                                     GanTrainOptions)
+from trailcam_core.cull.collection import CullOptions
+from trailcam_core.atlas.build import AtlasOptions
 
 EVERY_STAGE = [CropOptions, DetectionOptions, SortOptions, EmbedOptions, GenerateOptions, ChartOptions,
                TrainOptions, MosaicOptions, FetchOptions, SubsetOptions, CaptionOptions, ClassifyOptions,
-               ExportOptions, TagOptions]
+               ExportOptions, TagOptions, GanTrainOptions, GanSampleOptions, GanInterpolateOptions, GanSteerOptions,
+               GanEvalOptions, CullOptions, AtlasOptions]
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from trailcam_core.base import (atomic_path, BatchReport, DataError, describe, ensure, IMAGE_EXTENSIONS,
+from trailcam_core.base import (Options, atomic_path, BatchReport, DataError, describe, ensure, IMAGE_EXTENSIONS,
                                 ImageRecord, option, ProgressCallback, TrailcamError, write_json)
 from trailcam_core.embed import collect_records, embed_images, Embeddings, EmbedOptions, feature_key
 from trailcam_core.mosaic import TILE
@@ -48,8 +48,10 @@ FORMAT = "trailcam-atlas"
 
 
 @dataclass
-class AtlasOptions:
+class AtlasOptions(Options):
     """How an atlas is laid out, drawn and compared."""
+
+    STAGE = "atlas"
 
     tile: int = option(32, "Pixels per image at full zoom (any size works at any N: the pyramid is drawn in bands)",
                        min=8, max=512)

@@ -26,15 +26,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailcam_core.tags import Project, state_folder
-from trailcam_core.base import option, TrailcamError
+from trailcam_core.base import Options, option, TrailcamError
 
 FACETS = ("species", "time_of_day", "artifact", "info_bar", "location", "camera")
 UNKNOWN = "(none)"
 
 
 @dataclass
-class CullOptions:
+class CullOptions(Options):
     """How the culling view opens a collection and finds similar images."""
+
+    STAGE = "cull"
 
     metadata: str = option("", "CCT JSON lending a folder of crops its labels, capture times and bursts (optional)")
     burst_gap: float = option(5.0, "Folders: frames of one location shot at most this many seconds apart form a burst",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from trailcam_core.base import option, TrailcamError
+from trailcam_core.base import Options, option, TrailcamError
 
 SIZES = (64, 128, 256, 512, 1024)
 AUGMENTS = ("color", "translation", "cutout")
@@ -99,8 +99,10 @@ class GanConfig:
 
 
 @dataclass
-class GanTrainOptions:
+class GanTrainOptions(Options):
     """Training a GAN on an image folder (only these images: nothing pre-trained)."""
+
+    STAGE = "gan train"
 
     size: int = option(256, "Side of the generated images in pixels", choices=SIZES)
     steps: int = option(10000, "Training steps (one discriminator + one generator update each)", min=1,
@@ -134,7 +136,9 @@ class GanTrainOptions:
     resume: str = option("", "Checkpoint folder to resume from ('latest': newest under <output>/checkpoints)")
 
     def __post_init__(self) -> None:
-        self.size = int(self.size)           # a ComfyUI combo hands the size over as text
+        if isinstance(self.size, str) and self.size.strip().isdigit():
+            self.size = int(self.size)       # a ComfyUI combo hands the size over as text
+        super().__post_init__()
 
     def validate(self) -> "GanTrainOptions":
         check_size(self.size)
@@ -155,8 +159,10 @@ RESUME_KEYS = ("size", "batch_size", "lr", "z_dim", "ngf", "ndf", "flip", "augme
 
 
 @dataclass
-class GanSampleOptions:
+class GanSampleOptions(Options):
     """Sampling images from a generator file."""
+
+    STAGE = "gan sample"
 
     seed: int = option(0, "Seed of the first image (image i uses seed + i, so it does not depend on count)",
                        min=0, max=2**31 - 1)
@@ -168,8 +174,10 @@ class GanSampleOptions:
 
 
 @dataclass
-class GanInterpolateOptions:
+class GanInterpolateOptions(Options):
     """A latent walk between seeds, as an mp4 video."""
+
+    STAGE = "gan interpolate"
 
     seeds: list[int] = option([0, 1, 2, 3], "Seeds visited in order (the video loops back to the first)")
     frames: int = option(48, "Frames between two seeds", min=2, max=1000)
@@ -179,8 +187,10 @@ class GanInterpolateOptions:
 
 
 @dataclass
-class GanSteerOptions:
+class GanSteerOptions(Options):
     """Fitting latent directions for the project's own tags."""
+
+    STAGE = "gan steer"
 
     samples: int = option(2000, "Images sampled and tagged to fit the directions", min=40, max=200000)
     batch_size: int = option(64, "Images generated at once", min=1, max=1024)
@@ -194,8 +204,10 @@ class GanSteerOptions:
 
 
 @dataclass
-class GanEvalOptions:
+class GanEvalOptions(Options):
     """Evaluating a generator against the real images."""
+
+    STAGE = "gan eval"
 
     features: str = option("auto", "Feature extractor: inception (needs a local weights file), clip (needs real "
                            "open_clip weights), pyramid (model-free) or auto (the best available)", choices=FEATURES)
