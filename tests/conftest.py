@@ -60,8 +60,9 @@ def comfy_server(tmp_path_factory, sample_cct, pytestconfig):
     from comfy_harness import prepare_test_inputs, require_comfyui, start_comfy
     from sdxl_comfy_checkpoint import build_small_sdxl_checkpoint
 
-    small = build_small_sdxl_checkpoint(pytestconfig.cache.mkdir("small-sdxl") / "small-sdxl.safetensors",
-                                        require_comfyui())
+    cache = pytestconfig.cache      # None under -p no:cacheprovider: then a folder of this session
+    folder = cache.mkdir("small-sdxl") if cache is not None else tmp_path_factory.mktemp("small-sdxl")
+    small = build_small_sdxl_checkpoint(folder / "small-sdxl.safetensors", require_comfyui())
 
     def prepare(root):
         prepare_test_inputs(root, sample_cct)

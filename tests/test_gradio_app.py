@@ -17,9 +17,10 @@ EXPECTED_ENDPOINTS = {
     "/tags_run", "/tags_stop", "/tags_show", "/tags_edit", "/tags_star", "/tags_reject", "/tags_caption_preview",
     "/tags_export",
     "/cull_page",
-    "/mosaic_run", "/mosaic_stop", "/mosaic_pick",
+    "/mosaic_run", "/mosaic_stop", "/mosaic_pick", "/atlas_open", "/atlas_layer", "/atlas_pick",
     "/train_run", "/train_stop", "/train_preset",
-    "/generate", "/generate_grid", "/generate_stop", "/generate_loras",
+    "/generate", "/generate_grid", "/generate_stop", "/generate_loras", "/generate_lora_note",
+    "/gan_train", "/gan_stop", "/gan_sample", "/gan_interpolate", "/gan_steer", "/gan_eval",
 }
 
 

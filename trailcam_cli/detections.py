@@ -128,6 +128,8 @@ def cmd_import(args) -> int:
 
     with _common.progress("import", unit="step") as cb:
         report = import_detections(args.results, args.out, dataset=args.dataset, options=_options(args), progress=cb)
+    for warning in report.details["warnings"]:
+        print(f"  warning: {warning}")
     if "join" in report.details:
         print(f"  {report.details['join']}")
     counts = list(report.details["label_counts"].items())

@@ -68,13 +68,15 @@ def import_detections(results: PathLike, out_dir: PathLike, *, dataset: Optional
     dataset with the detector's labels, as COCO Camera Traps JSON.
 
     ``report.outputs``: labels, skipped, labelled (with a dataset); ``report.details``:
-    ``label_counts`` (label -> images) and ``join`` (one line on how the files matched)."""
+    ``label_counts`` (label -> images), ``join`` (one line on how the files matched) and
+    ``warnings`` (sentences about the results file as a whole)."""
     o = options or DetectionOptions()
     det = read_detections(results, strip_prefix=o.strip_prefix, progress=progress)
     out = Path(out_dir)
     report = BatchReport("detections import")
     for item, reason in det.skipped:
         report.skip(item, reason)
+    report.details["warnings"] = list(det.warnings)
     table = det.labels(o.threshold, o.classification_threshold)
     report.processed = len(table)
     report.outputs["skipped"] = write_table(pd.DataFrame(det.skipped, columns=["item", "reason"]),
