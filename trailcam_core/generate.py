@@ -18,6 +18,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -299,8 +300,13 @@ class Generator:
                 report(step + 1, total, last[1])
                 return kwargs
 
+            checked = [0.0]
+
             def check(*_):               # between UNet and VAE blocks: Stop acts within a block, not a step
-                report(last[0], total, last[1])
+                now = time.monotonic()
+                if now - checked[0] >= 0.2:        # a few checks a second are enough; keeps reports cheap
+                    checked[0] = now
+                    report(last[0], total, last[1])
 
             try:
                 with stop_points(pipe, check):
