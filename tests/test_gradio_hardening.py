@@ -65,7 +65,7 @@ def bad_folder(folder: Path, good: int = 2) -> Path:
 # ------------------------------------------------------------------------------- bad images
 def test_auto_tag_gallery_shows_bad_images_as_placeholders_with_their_reason(app, wd):
     s, c = app
-    folder = bad_folder(wd / "bad-photos")
+    bad_folder(wd / "bad-photos")
     report, gallery = c.predict(folder="bad-photos", labels_from="No labels", metadata="", artifact_threshold=0.5,
                                 min_label_score=0.2, api_name="/tags_run")
     captions = _captions(gallery)

@@ -169,7 +169,6 @@ def test_training_cleans_stale_checkpoint_temps_and_leaves_clip_l_last_layer_out
     from safetensors.torch import load_file
 
     from trailcam_core.lora import TrainOptions, read_metadata, train_lora
-    from trailcam_core.lora.kohya import lora_names, unused_te1_layers
 
     data = tmp_path / "data"
     data.mkdir()

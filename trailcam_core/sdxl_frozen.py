@@ -81,7 +81,6 @@ def weight_files(folder: Path) -> list[Path]:
 def load_unet_streaming(folder: str | os.PathLike, dtype):
     """A diffusers UNet2DConditionModel from ``folder``, built on the meta device and filled from its
     safetensors file(s) in ``dtype``; None when the folder has no safetensors weights."""
-    import torch
     from accelerate import init_empty_weights
     from accelerate.utils import set_module_tensor_to_device
     from diffusers import UNet2DConditionModel
