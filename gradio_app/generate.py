@@ -74,7 +74,7 @@ def build(ctx: AppContext) -> None:
             grid_model = gr.Textbox("0, 0.5, 1", label="Model strengths (rows)", info="'0,0.5,1' or 'start:stop:count'")
             grid_clip = gr.Textbox("0, 0.5, 1", label="CLIP strengths (columns)")
             grid_btn = gr.Button("Make grid", variant="primary")
-        grid_img = gr.Image(label="Strength grid", type="filepath", interactive=False)
+        grid_img = gr.Image(label="Strength grid", show_label=False, type="filepath", interactive=False)  # titled
         grid_info = gr.Markdown(elem_classes="trailcam-status")
 
     names, components = form.names, form.components

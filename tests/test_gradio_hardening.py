@@ -30,6 +30,13 @@ def wd(app):
     return app[0]["ctx"].workdir
 
 
+@pytest.fixture(scope="module")
+def tiny(wd) -> Path:
+    from trailcam_core.models.tiny import build_tiny_sdxl
+
+    return build_tiny_sdxl(wd / "models" / "tiny-sdxl")
+
+
 def _path(item) -> Path:
     if isinstance(item, dict):
         item = item.get("path") or item.get("image", {}).get("path")
@@ -58,7 +65,7 @@ def bad_folder(folder: Path, good: int = 2) -> Path:
 # ------------------------------------------------------------------------------- bad images
 def test_auto_tag_gallery_shows_bad_images_as_placeholders_with_their_reason(app, wd):
     s, c = app
-    folder = bad_folder(wd / "bad-photos")
+    bad_folder(wd / "bad-photos")
     report, gallery = c.predict(folder="bad-photos", labels_from="No labels", metadata="", artifact_threshold=0.5,
                                 min_label_score=0.2, api_name="/tags_run")
     captions = _captions(gallery)
@@ -189,9 +196,24 @@ def test_a_mosaic_of_generations_leaves_the_strength_grid_out(app, wd):
     assert len(emb) == 1
     assert dict(emb.skipped) == {"grids/grid.png": "a strength-grid (a picture of other pictures), left out"}
 
+    # a Stop during a grid acts inside the first cell, not after it
+    from trailcam_core.base.errors import Cancelled
+
+    calls = []
+
+    def progress(done, total, message="", preview=None):
+        calls.append((done, message))
+        if len(calls) == 2:            # the cell's start report, then the first check inside its step 1
+            raise Cancelled("stopped")
+
+    with pytest.raises(Cancelled):
+        strength_grid(base, lora, GenerateOptions(prompt="coyote", steps=20, width=64, height=64), (0.0, 1.0),
+                      (1.0,), generator=gen, progress=progress)
+    assert [d for d, _ in calls] == [0, 0] and calls[0][1].startswith("model 0, clip 1: ")
+
 
 # ------------------------------------------------------------------------------- generate
-def test_generate_size_follows_the_device_and_says_why(app, wd):
+def test_generate_size_follows_the_device_and_says_why(app, wd, tiny):
     from trailcam_core.generate.pipeline import GenerateOptions, Generator, auto_size
 
     gen = Generator(device="cpu")
@@ -211,7 +233,7 @@ def test_generate_size_follows_the_device_and_says_why(app, wd):
     assert auto_size(FullSize, "cuda:0")[0] == 1024
 
 
-def test_stop_takes_effect_inside_a_denoising_step(app, wd):
+def test_stop_takes_effect_inside_a_denoising_step(app, wd, tiny):
     from trailcam_core.base.errors import Cancelled
     from trailcam_core.generate.pipeline import GenerateOptions, Generator
 
@@ -220,7 +242,7 @@ def test_stop_takes_effect_inside_a_denoising_step(app, wd):
 
     def progress(done, total, message="", preview=None):
         seen.append(done)
-        if len(seen) == 4:             # the start report, then checks between UNet blocks of step 1
+        if len(seen) == 2:             # the start report, then the first check inside step 1
             raise Cancelled(f"stopped after {done} of {total}")
 
     with pytest.raises(Cancelled):
@@ -281,7 +303,7 @@ def test_a_failed_load_leaves_no_error_badge_on_the_pickers(page):
     src.fill(good)
 
 
-def test_the_stop_note_is_cleared_when_the_job_ends(page, wd):
+def test_the_stop_note_is_cleared_when_the_job_ends(page, wd, tiny):
     page.get_by_role("tab", name="Generate").click()
     page.locator("#generate_run").wait_for(state="visible", timeout=30_000)
     page.locator("#generate_base textarea, #generate_base input").first.fill(

@@ -254,8 +254,6 @@ def test_generate_strengths_change_the_image(app, wd):
 
 
 def test_generate_stop(app, wd):
-    from gradio_client.exceptions import AppError
-
     s, c = app
     job = c.submit(base=str(wd / "models" / "tiny-sdxl"), lora="(no LoRA)", strength_model=1.0, strength_clip=1.0,
                    prompt="coyote", negative_prompt="", seed=3, steps=200, guidance=5.0, width=64, height=64,

@@ -172,6 +172,9 @@ def test_training_cleans_stale_checkpoint_temps_and_leaves_clip_l_last_layer_out
     from trailcam_core.lora.kohya import read_metadata
     from trailcam_core.lora.train import train_lora
     from trailcam_core.lora.kohya import lora_names, unused_te1_layers
+    from trailcam_core.lora.options import TrainOptions
+    from trailcam_core.lora.kohya import read_metadata
+    from trailcam_core.lora.train import train_lora
 
     data = tmp_path / "data"
     data.mkdir()
@@ -217,3 +220,29 @@ def test_full_size_clip_l_loses_exactly_its_six_layer_11_modules():
     gone = sorted(set(every) - set(kept))
     assert len(every) == 72 and len(gone) == 6
     assert all(".layers.11." in p for p in gone)
+
+
+def test_frozen_parts_from_a_single_file_checkpoint(tmp_path):
+    import torch
+
+    from comfy_harness import find_comfyui
+    from sdxl_ldm import build_tiny_sdxl_ldm_pipeline, write_ldm_checkpoint
+    from trailcam_core.models.sdxl import load_sdxl
+    from trailcam_core.models.sdxl_frozen import load_frozen_sdxl
+
+    comfy_root = find_comfyui()
+    if comfy_root is None:
+        pytest.skip("ComfyUI is not installed")
+    pipe = build_tiny_sdxl_ldm_pipeline(seed=0)
+    folder = tmp_path / "tiny-sdxl"
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    ckpt = write_ldm_checkpoint(pipe, tmp_path / "tiny_sd_xl_base.safetensors", comfy_root)
+    parts = load_frozen_sdxl(ckpt, torch.bfloat16, config_dir=str(folder))
+    assert {p.dtype for p in parts.unet.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in parts.text_encoder_2.parameters()} == {torch.bfloat16}
+    reference = load_sdxl(folder)
+    want = reference.vae.state_dict()
+    got = parts.vae.state_dict()
+    assert got.keys() == want.keys()
+    for k, v in want.items():                 # the VAE is read in fp32 from the file, not via bf16
+        assert got[k].dtype == torch.float32 and torch.equal(got[k], v), k

@@ -33,8 +33,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from trailcam_core.base import (Options, atomic_path, BatchReport, DataError, describe, ensure, IMAGE_EXTENSIONS,
-                                ImageRecord, option, ProgressCallback, TrailcamError, write_json)
+from trailcam_core.base import (atomic_path, BatchReport, DataError, describe, ensure, IMAGE_EXTENSIONS,
+                                ImageRecord, option, Options, ProgressCallback, TrailcamError, write_json)
 from trailcam_core.embed import collect_records, embed_images, Embeddings, EmbedOptions, feature_key
 from trailcam_core.mosaic import TILE
 from trailcam_core.atlas.layout import atlas_layout, place_new

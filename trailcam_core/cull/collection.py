@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailcam_core.tags import Project, state_folder
-from trailcam_core.base import Options, option, TrailcamError
+from trailcam_core.base import option, Options, TrailcamError
 
 FACETS = ("species", "time_of_day", "artifact", "info_bar", "location", "camera")
 UNKNOWN = "(none)"

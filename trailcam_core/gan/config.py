@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from trailcam_core.base import Options, option, TrailcamError
+from trailcam_core.base import option, Options, TrailcamError
 
 SIZES = (64, 128, 256, 512, 1024)
 AUGMENTS = ("color", "translation", "cutout")
