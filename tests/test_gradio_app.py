@@ -18,7 +18,7 @@ EXPECTED_ENDPOINTS = {
     "/tags_export",
     "/mosaic_run", "/mosaic_stop", "/mosaic_pick",
     "/train_run", "/train_stop", "/train_preset",
-    "/generate", "/generate_grid", "/generate_stop", "/generate_loras",
+    "/generate", "/generate_grid", "/generate_stop", "/generate_loras", "/generate_lora_note",
 }
 
 
