@@ -102,7 +102,8 @@ def test_pickers_offer_the_right_files_and_start_on_a_dataset(comfy_server):
     detections = widgets(info, "LoadTrailcamSubset")["detections"][1]["options"]
     assert SAMPLE not in detections, detections                      # a dataset is not a results file
     base = widgets(info, "TrainLoRA")["base_model"][1]
-    assert base.get("default") == "tiny-sdxl/", base
+    assert {"tiny-sdxl/", "small-sdxl.safetensors"} <= set(base["options"])
+    assert base.get("default") == next(n for n in base["options"] if "xl" in n.lower()), base
 
 
 def test_templates_are_numbered_readable_and_have_a_picture(comfy_server):
