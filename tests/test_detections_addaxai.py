@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from trailcam_cli import main as cli
-from trailcam_core.detections import (DEFAULT_CLASSIFICATION_THRESHOLD, DetectionOptions, apply_detections,
+from trailcam_core.detections import (DEFAULT_CLASSIFICATION_THRESHOLD, DetectionOptions,
                                       read_detections, write_megadetector)
 from trailcam_core.detections_sort import SortOptions
 
