@@ -147,3 +147,13 @@ def test_registry_metadata_licence_icon_and_links():
     assert comfy["Icon"].startswith("https://") and comfy["Icon"].endswith("docs/images/icon.png")
     assert (REPO / "docs" / "images" / "icon.png").is_file()
     assert urls["Documentation"].startswith("https://") and urls["Bug Tracker"].startswith("https://")
+
+
+def test_an_api_graph_with_the_old_flat_train_options_is_still_accepted(comfy_server):
+    """API graphs saved when every option sat on TrainLoRA: ComfyUI ignores the inputs it no longer has."""
+    graph = train_graph(output_name="old_layout", dataset="no/such/folder", alpha=4.0, trigger_word="trlcm",
+                        bucketing=False)
+    graph["2"] = {"class_type": "PreviewImage", "inputs": {"images": ["1", 1]}}
+    status, body = comfy_server.submit(graph)
+    assert status == 200 and not body.get("node_errors"), body
+    comfy_server.wait(body["prompt_id"], timeout=120)          # fails at run time: no such dataset folder
