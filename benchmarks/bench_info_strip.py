@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +45,24 @@ def ink_pixels(img: Image.Image, lo: int, hi: int) -> int:
     return int(((hsv[..., 1] >= 204) & (hsv[..., 2] >= 90) & (hsv[..., 0] >= lo) & (hsv[..., 0] <= hi)).sum())
 
 
+def light_strip_frame(path: Path) -> Path:
+    """A 2560x1920 infrared night frame with an 84-row light bottom strip (the 2560x1920 Caltech
+    frames' kind: light grey band, dark text); the same frame as tests/test_info_strip.py."""
+    from PIL import ImageDraw, ImageFont
+
+    rng = np.random.default_rng(3)
+    w, h = 2560, 1920
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    grey = 30 + 18 * np.sin(xx / 90.0) * np.cos(yy / 70.0) + rng.normal(0, 6, (h, w))
+    img = Image.fromarray(np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2))
+    d = ImageDraw.Draw(img)
+    d.rectangle([0, h - 84, w, h], fill=(214, 206, 188))
+    d.text((24, h - 70), "LTL ACORN    72F 22C    06/14/2013  10:21:33 PM", font=ImageFont.load_default(size=40),
+           fill=(28, 28, 28))
+    img.save(path, "JPEG", quality=90)
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", default=str(ROOT.parent / "shared" / "cct-sample"))
@@ -66,6 +85,15 @@ def main() -> int:
         old = sum(side(detect_info_bar(load_for_analysis(f, size)[0])) == side(full[f]) for f in files)
         print(f"  analysis size {size:4d}: {new}/{len(files)} agree (baseline, detect after the resize: "
               f"{old}/{len(files)})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frame = light_strip_frame(Path(tmp) / "light.jpg")
+        bar = detect_info_bar(Image.open(frame))
+        for size in (256, 512, 768, 1024):
+            new = pixel_tags(frame, options=TagOptions(analysis_size=size))["info_bar"].value
+            old = side(detect_info_bar(load_for_analysis(frame, size)[0]))
+            print(f"  generated 2560x1920 light strip ({bar.bottom} rows), size {size:4d}: tagger says {new!r} "
+                  f"(baseline: {old!r})")
 
     print("\n(b) logos found")
     for scale in (1, 2, 4):

@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from trailcam_core.crop.geometry import CropOptions, crop_box, crop_image, detect_info_bar

@@ -87,3 +87,46 @@ def test_cancel_while_caching_latents_stops_inside_the_first_image(tmp_path):
     assert calls[0][:2] == (0, 10) and "img" in calls[0][2]      # per-image progress, named
     cache = tmp_path / "run" / "cache" / "latents"
     assert not cache.exists() or not any(cache.iterdir())          # stopped before one latent was written
+
+
+def test_cancel_while_rendering_samples_stops_inside_the_render_and_saves(tmp_path):
+    base = build_tiny_sdxl(tmp_path / "tiny")
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(data / f"img{i}.png")
+        (data / f"img{i}.txt").write_text(f"deer {i}")
+
+    def progress(done, total, message="", preview=None):
+        if message == "rendering samples":     # only sent from inside the sampler's UNet / VAE blocks
+            raise Cancelled("stop")
+
+    opts = TrainOptions(resolution=64, bucket_step=16, rank=4, alpha=4.0, max_steps=4, mixed_precision="no",
+                        gradient_checkpointing=False, cache_to_disk=False, train_text_encoder=False,
+                        sample_every_n_steps=2, sample_prompts=["deer"], sample_steps=50)
+    with pytest.raises(Cancelled):
+        LoraTrainer(data, base, tmp_path / "run", opts).run(progress)
+    assert not list((tmp_path / "run").glob("samples/*.png"))                    # stopped mid-render
+    assert list((tmp_path / "run" / "checkpoints").iterdir())                     # and saved where it was
+
+
+def test_one_copy_per_trained_lora(tmp_path):
+    from trailcam_core.lora.publish import train_or_reuse
+
+    base = build_tiny_sdxl(tmp_path / "tiny")
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(data / f"img{i}.png")
+        (data / f"img{i}.txt").write_text(f"deer {i}")
+    opts = TrainOptions(resolution=64, bucket_step=16, rank=4, alpha=4.0, max_steps=1, mixed_precision="no",
+                        gradient_checkpointing=False, cache_to_disk=False, train_text_encoder=False,
+                        output_name="once")
+    dest = tmp_path / "loras" / "once.safetensors"
+    outcome = train_or_reuse(data, base, tmp_path / "run", opts, dest)
+    assert outcome.trained and dest.is_file()
+    assert not list((tmp_path / "run").glob("*.safetensors"))
+    again = train_or_reuse(data, base, tmp_path / "run", opts, dest)
+    assert not again.trained                                                      # still recognised as done

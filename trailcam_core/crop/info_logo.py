@@ -84,7 +84,6 @@ def find_logos(band: np.ndarray, strip_rows: int, frame_height: int, frame_width
     merged = ndimage.maximum_filter1d(merged, max(5, round(0.025 * cols) | 1), axis=1)
     labels, n = ndimage.label(merged)
     out = []
-    a = a.astype(np.float32)
     for i, (ys, xs) in enumerate(ndimage.find_objects(labels), 1):
         part = (labels[ys, xs] == i) & ink[ys, xs]
         count = int(part.sum())
@@ -103,7 +102,7 @@ def find_logos(band: np.ndarray, strip_rows: int, frame_height: int, frame_width
             continue
         if count / (bh * bw) < _MIN_FILL:
             continue
-        hue = _hue(a[ys, xs][part])
+        hue = _hue(a[ys, xs][part].astype(np.float32))
         q1, q3 = np.percentile(hue, [25, 75])
         if q3 - q1 > _MAX_HUE_SPREAD:
             continue

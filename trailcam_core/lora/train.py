@@ -457,11 +457,12 @@ class LoraTrainer:
             self._save_checkpoint(step, position, losses)
         preview = None
         if o.sample_every_n_steps and step % o.sample_every_n_steps == 0:
-            images = self._sample(step)
+            images = self._sample(step, lambda: report(step, self.total_steps, "rendering samples"))
             preview = images[0] if images else None
         report(step, self.total_steps, msg, preview)
 
-    def _sample(self, step: int) -> list:
+    def _sample(self, step: int, check: Optional[Callable[[], None]] = None) -> list:
+        """Sample images at ``step``; ``check()`` (Cancel) runs before every UNet and VAE block."""
         import torch
 
         o, acc = self.options, self.accelerator
@@ -475,8 +476,13 @@ class LoraTrainer:
         vae_device = next(self.vae.parameters()).device
         self.vae.to(self.device)
         w = h = o.resolution
-        images = render_samples(acc.unwrap_model(self.unet_p), self.vae, self.scheduler_config, conditions, w, h,
-                                o.sample_seed, o.sample_steps, o.sample_guidance, acc.autocast)
+        unet = acc.unwrap_model(self.unet_p)
+        with contextlib.ExitStack() as stack:
+            if check is not None:
+                stack.enter_context(checks_between_blocks(unet, check))
+                stack.enter_context(checks_between_blocks(self.vae, check))
+            images = render_samples(unet, self.vae, self.scheduler_config, conditions, w, h,
+                                    o.sample_seed, o.sample_steps, o.sample_guidance, acc.autocast)
         self.vae.to(vae_device)
         for k, img in enumerate(images):
             path = self.output_dir / "samples" / f"{o.output_name}-step{step:08d}-{k}.png"
