@@ -9,6 +9,7 @@ folder is read, never written (its curation state lives below the work folder).
     GET  /cull/                      the page (static HTML + JS)
     POST /cull/api/open              {source, metadata?} -> key, total, facets, warnings
     POST /cull/api/query             {key, view, query} -> total, matched, counts (rows via /rows)
+    POST /cull/api/counts            {key, query} -> the counts only (after an action; the view stays)
     GET  /cull/api/rows              ?key&view&offset&limit -> rows of the view
     GET  /cull/api/thumb/{key}/{row} thumbnail (a placeholder tile naming the problem when unreadable)
     GET  /cull/api/image/{key}/{row} the loupe's large image
@@ -205,6 +206,20 @@ def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistr
         result = await run_in_threadpool(work)
         reg.set_view(str(d.get("view", "")), key, result, q)
         return _facets(s, result)
+
+    @router.post("/api/counts")
+    @guard
+    async def counts(request: Request):
+        """The sidebar's counts for a query, without replacing the view the grid is showing."""
+        d = await body(request)
+        s = reg.session(str(d.get("key", "")))
+        q = Query.from_dict({**(d.get("query") or {}), "sort": "file", "similar_to": None})
+
+        def work():
+            with s.lock:
+                return run_query(s.col, q)
+
+        return _facets(s, await run_in_threadpool(work))
 
     @router.get("/api/rows")
     @guard

@@ -53,6 +53,14 @@ function loadPage(n) {
   S.pending.set(n, pr);
   return pr;
 }
+function refetchPages() {             // fresh copies of the cached pages, swapped in as they arrive
+  const key = S.key, view = S.view;
+  for (const n of [...S.pages.keys()]) {
+    call(`rows?key=${key}&view=${view}&offset=${n * PAGE}&limit=${PAGE}`).then((p) => {
+      if (key === S.key && view === S.view) { S.pages.set(n, p); render(); }
+    }, () => {});
+  }
+}
 function patchStates(states) {          // a saved action's result into the cached pages
   const by = new Map(states.map((s) => [s.row, s]));
   for (const p of S.pages.values()) {
@@ -145,6 +153,15 @@ function facetList(f, counts) {
   el.innerHTML = sorted.slice(0, 200).map((v) => `<label class="${counts[v] ? "" : "zero"}"><input type="checkbox" data-facet="${f}" value="${
     v.replace(/"/g, "&quot;")}" ${S.picks[f].has(v) ? "checked" : ""}><span>${v}</span><span class="n">${fmt(counts[v] || 0)}</span></label>`).join("");
 }
+let countsTimer = null;
+function refreshCounts() {            // after an action: the sidebar's counts follow, the grid stays as it is
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(async () => {
+    const res = await call("counts", { key: S.key, query: queryBody() }).catch(() => null);
+    if (res) { const shown = S.shown; showCounts(Object.assign(res, { shown: res.matched === S.matched ? shown : res.shown }));
+      window.cull.countsAt = performance.now(); }
+  }, 250);
+}
 function showCounts(res) {
   for (const f of FACETS) facetList(f, res.counts[f]);
   $("f-flag").innerHTML = FLAGS.map(([v, label]) => `<label><input type="radio" name="flag" value="${v}" ${
@@ -173,12 +190,14 @@ async function query(keepCurrent) {
 }
 
 // ------------------------------------------------------------------------------------ actions
-function targets() {
+async function targets() {
   if (S.sel.size) return [...S.sel];
-  const r = rowAt(S.cur); return r ? [r.row] : [];
+  let r = rowAt(S.cur);
+  if (!r && S.shown) { await loadPage(Math.floor(S.cur / PAGE)); r = rowAt(S.cur); }
+  return r ? [r.row] : [];
 }
 async function act(action, value, advance) {
-  const rows = targets();
+  const rows = rowAt(S.cur) && !S.sel.size ? [rowAt(S.cur).row] : await targets();
   if (!rows.length) return;
   const t0 = performance.now();
   const bulk = S.sel.size > 0;
@@ -193,6 +212,7 @@ async function act(action, value, advance) {
     patchStates(res.states);
     S.undo = res.undo; $("undo").disabled = !S.undo;
     const t1 = performance.now();
+    refreshCounts();
     if (!S.loupe) renderNow();
     const n = res.states.length;
     status(`${action}${value !== undefined && action !== "tag" ? " " + value : ""}: ${n} image${n > 1 ? "s" : ""} saved`);
@@ -204,7 +224,7 @@ async function act(action, value, advance) {
 async function undo() {
   const res = await call("undo", { key: S.key });
   patchStates(res.states); S.undo = res.undo; $("undo").disabled = !S.undo;
-  renderNow(); if (S.loupe) showLoupe();
+  renderNow(); if (S.loupe) showLoupe(); refreshCounts();
   status(`undid ${res.action} (${res.states.length} image${res.states.length > 1 ? "s" : ""})`);
   window.cull.lastUndo = performance.now();
 }
@@ -220,7 +240,7 @@ async function bestOfBurst() {
   const r = rowAt(S.cur); if (!r) return;
   const res = await call("best", { key: S.key, row: r.row });
   patchStates(res.states); S.undo = res.undo; $("undo").disabled = !S.undo;
-  renderNow(); if (S.loupe) showLoupe();
+  renderNow(); if (S.loupe) showLoupe(); refreshCounts();
   status(`best of the burst: ${res.best}; ${res.rejected.length} other frame(s) rejected`);
 }
 async function similar() {
@@ -331,7 +351,7 @@ async function startThumbs() {
     $("problems-box").hidden = !p.problems.length;
     $("problems").innerHTML = p.problems.map(([k, v]) => `<li title="${v.replace(/"/g, "'")}">${k}: ${v.split(": ").slice(-1)[0]}</li>`).join("");
     if (p.running) setTimeout(poll, 500);
-    else { window.cull.thumbsDone = p; if (p.failed) { S.pages = new Map(); } render(); }   // mark the tiles that failed
+    else { window.cull.thumbsDone = p; if (p.failed) refetchPages(); else render(); }   // mark the tiles that failed
   };
   poll();
 }
