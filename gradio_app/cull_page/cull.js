@@ -12,7 +12,7 @@ const S = {
   pages: new Map(), pending: new Map(), cur: 0, sel: new Set(), loupe: false, loupeRow: null,
   q: { flag: "any", min_stars: 0, sort: "time", stack_bursts: false, expanded: [] },
   picks: Object.fromEntries(FACETS.map((f) => [f, new Set()])), cols: 6, tileW: 180, tileH: 150,
-  undo: 0, busy: 0,
+  undo: 0, busy: 0, version: 0, drawn: "",
 };
 // what the benchmark and tests read
 window.cull = { S, lastAction: null, lastQuery: null, firstPaint: null, ready: false, errors: [] };
@@ -47,7 +47,7 @@ function loadPage(n) {
   const key = S.key, view = S.view;
   const pr = call(`rows?key=${key}&view=${view}&offset=${n * PAGE}&limit=${PAGE}`).then((p) => {
     S.pending.delete(n);
-    if (key === S.key && view === S.view) S.pages.set(n, p);
+    if (key === S.key && view === S.view) { S.pages.set(n, p); S.version++; }
     return p;
   }, (e) => { S.pending.delete(n); throw e; });
   S.pending.set(n, pr);
@@ -57,11 +57,12 @@ function refetchPages() {             // fresh copies of the cached pages, swapp
   const key = S.key, view = S.view;
   for (const n of [...S.pages.keys()]) {
     call(`rows?key=${key}&view=${view}&offset=${n * PAGE}&limit=${PAGE}`).then((p) => {
-      if (key === S.key && view === S.view) { S.pages.set(n, p); render(); }
+      if (key === S.key && view === S.view) { S.pages.set(n, p); S.version++; render(); }
     }, () => {});
   }
 }
 function patchStates(states) {          // a saved action's result into the cached pages
+  S.version++;
   const by = new Map(states.map((s) => [s.row, s]));
   for (const p of S.pages.values()) {
     p.rows.forEach((r, k) => { const s = by.get(r); if (s) { p.fav[k] = +s.favorite; p.rej[k] = +s.reject; p.stars[k] = s.stars; } });
@@ -102,6 +103,8 @@ function visibleRange() {
 function renderNow() {
   if (!S.key) return;
   const [first, last] = visibleRange();
+  const sig = `${first}:${last}:${S.cur}:${S.cols}:${S.version}:${S.key}:${S.view}`;
+  if (sig === S.drawn) return true;                // nothing changed: the tiles (and their images) stay
   const need = new Set();
   const parts = [];
   for (let i = first; i < last; i++) {
@@ -109,6 +112,7 @@ function renderNow() {
     if (r) parts.push(tileHTML(r)); else need.add(Math.floor(i / PAGE));
   }
   $("spacer").innerHTML = parts.join("");
+  S.drawn = need.size === 0 ? sig : "";
   for (const n of need) loadPage(n).then(render, () => {});
   return need.size === 0;
 }
@@ -317,6 +321,7 @@ function mapPoint(e) { const b = $("mapgrid").getBoundingClientRect(); const g =
 
 // ------------------------------------------------------------------------------------ selection
 function updateSel() {
+  S.version++;
   $("selbar").hidden = S.sel.size === 0;
   $("selcount").textContent = `${fmt(S.sel.size)} selected`;
   renderNow(); if (!$("map").hidden) mapMarks();
