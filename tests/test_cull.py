@@ -289,3 +289,19 @@ def test_open_bad_collections(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(TrailcamError):
         CullSession.open(bad, tmp_path)
+
+
+def test_cli_rates_stars_into_the_same_state(tmp_path, capsys):
+    from trailcam_cli import main
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / STATE_NAME).write_text(json.dumps({"format": "trailcam-curation", "version": 1, "images": {
+        "a": {"file": "a.jpg", "favorite": False, "reject": False, "tags": {}},
+        "b": {"file": "b.jpg", "favorite": False, "reject": False, "tags": {}}}}))
+    assert main(["curate", str(root), "--stars", "4", "a", "b", "--stars", "2", "b"]) == 0
+    p = Project.open(root)
+    assert (p.stars("a"), p.stars("b")) == (4, 2)
+    assert main(["curate", str(root), "--stars", "9", "a"]) == 1
+    assert "0 to 5" in capsys.readouterr().err
+    assert Project.open(root).stars("a") == 4
