@@ -305,3 +305,19 @@ def test_cli_rates_stars_into_the_same_state(tmp_path, capsys):
     assert main(["curate", str(root), "--stars", "9", "a"]) == 1
     assert "0 to 5" in capsys.readouterr().err
     assert Project.open(root).stars("a") == 4
+
+
+def test_a_folder_of_crops_takes_labels_times_and_bursts_from_metadata(coll, tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i in coll["ids"][:-1]:                    # crops are named <image_id>.jpg
+        shutil.copy(Path(coll["json"]).parent / f"{i}.jpg", folder / f"{i}.jpg")
+    s = CullSession.open(folder, tmp_path / "work", CullOptions(metadata=str(coll["json"])))
+    df = s.col.df
+    assert len(df) == 23
+    for row in df.itertuples():
+        stem = Path(row.id).stem
+        assert row.species == coll["species"][stem] and row.location == coll["location"][stem]
+    sizes = df.groupby("burst").size()
+    assert sorted(sizes.tolist()) == [2] + [3] * 7          # the sequences of the JSON (one frame missing)
+    assert str(df["datetime"].min()).startswith("2012-03-17")
