@@ -283,17 +283,19 @@ def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistr
     async def act(request: Request):
         d = await body(request)
         s = reg.session(str(d.get("key", "")))
+        client = str(d.get("client", ""))
         states = await run_in_threadpool(s.act, ids_of(s, d.get("rows")), str(d.get("action", "")), d.get("value"),
-                                         d.get("tag_key"))
-        return {"states": states, "undo": len(s.undo_stack)}
+                                         d.get("tag_key"), client)
+        return {"states": states, "undo": s.undo_depth(client)}
 
     @router.post("/api/undo")
     @guard
     async def undo(request: Request):
         d = await body(request)
         s = reg.session(str(d.get("key", "")))
-        out = await run_in_threadpool(s.undo)
-        out["undo"] = len(s.undo_stack)
+        client = str(d.get("client", ""))
+        out = await run_in_threadpool(s.undo, client)
+        out["undo"] = s.undo_depth(client)
         return out
 
     @router.post("/api/best")
@@ -301,8 +303,9 @@ def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistr
     async def best(request: Request):
         d = await body(request)
         s = reg.session(str(d.get("key", "")))
-        out = await run_in_threadpool(s.best_of_burst, int(d.get("row", -1)), bool(d.get("reject_rest", True)))
-        out["undo"] = len(s.undo_stack)
+        client = str(d.get("client", ""))
+        out = await run_in_threadpool(s.best_of_burst, int(d.get("row", -1)), bool(d.get("reject_rest", True)), client)
+        out["undo"] = s.undo_depth(client)
         return out
 
     @router.post("/api/map")

@@ -321,3 +321,14 @@ def test_a_folder_of_crops_takes_labels_times_and_bursts_from_metadata(coll, tmp
     sizes = df.groupby("burst").size()
     assert sorted(sizes.tolist()) == [2] + [3] * 7          # the sequences of the JSON (one frame missing)
     assert str(df["datetime"].min()).startswith("2012-03-17")
+
+
+def test_each_page_undoes_only_its_own_actions(session, coll):
+    a, b = coll["ids"][:2]
+    session.act([a], "favorite", client="page1")
+    session.act([b], "reject", client="page2")
+    assert session.undo("page1")["states"][0]["id"] == a
+    with pytest.raises(TrailcamError, match="nothing to undo"):
+        session.undo("page1")
+    e = Project.open(session.col.project.root).images
+    assert e[a]["favorite"] is False and e[b]["reject"] is True

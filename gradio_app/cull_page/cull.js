@@ -8,7 +8,7 @@ const FLAGS = [["any", "all"], ["unflagged", "unflagged"], ["favorite", "favouri
                ["not-rejected", "not rejected"], ["picked", "favourite or starred"]];
 const PAGE = 200;
 const S = {
-  key: null, view: Math.random().toString(36).slice(2), shown: 0, matched: 0, total: 0,
+  key: null, view: Math.random().toString(36).slice(2), client: Math.random().toString(36).slice(2), shown: 0, matched: 0, total: 0,
   pages: new Map(), pending: new Map(), cur: 0, sel: new Set(), loupe: false, loupeRow: null,
   q: { flag: "any", min_stars: 0, sort: "time", stack_bursts: false, expanded: [] },
   picks: Object.fromEntries(FACETS.map((f) => [f, new Set()])), cols: 6, tileW: 180, tileH: 150,
@@ -207,7 +207,7 @@ async function act(action, value, advance) {
   const bulk = S.sel.size > 0;
   const from = S.cur;
   if (advance && !bulk) setCur(S.cur + 1);          // move on at once; the save follows
-  const body = { key: S.key, rows, action };
+  const body = { key: S.key, rows, action, client: S.client };
   if (value !== undefined) body.value = value;
   if (action === "tag") { body.tag_key = $("tagkey").value.trim(); body.value = $("tagval").value.trim(); }
   S.busy++;
@@ -226,7 +226,7 @@ async function act(action, value, advance) {
   } finally { S.busy--; }
 }
 async function undo() {
-  const res = await call("undo", { key: S.key });
+  const res = await call("undo", { key: S.key, client: S.client });
   patchStates(res.states); S.undo = res.undo; $("undo").disabled = !S.undo;
   renderNow(); if (S.loupe) showLoupe(); refreshCounts();
   status(`undid ${res.action} (${res.states.length} image${res.states.length > 1 ? "s" : ""})`);
@@ -242,7 +242,7 @@ async function nextUnflagged() {
 }
 async function bestOfBurst() {
   const r = rowAt(S.cur); if (!r) return;
-  const res = await call("best", { key: S.key, row: r.row });
+  const res = await call("best", { key: S.key, row: r.row, client: S.client });
   patchStates(res.states); S.undo = res.undo; $("undo").disabled = !S.undo;
   renderNow(); if (S.loupe) showLoupe(); refreshCounts();
   status(`best of the burst: ${res.best}; ${res.rejected.length} other frame(s) rejected`);
