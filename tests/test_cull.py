@@ -15,7 +15,7 @@ from PIL import Image
 from cull_fixtures import make_collection
 from trailcam_core.cull import CullOptions, CullSession, Query, ThumbnailCache, ThumbnailError, run_query
 from trailcam_core.curation import STATE_NAME, ExportOptions, Project, export_favorites, state_folder
-from trailcam_core.errors import DataError, TrailcamError
+from trailcam_core.errors import TrailcamError
 
 
 @pytest.fixture()

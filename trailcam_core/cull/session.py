@@ -14,7 +14,6 @@ the previous values of what it touched, so :meth:`CullSession.undo` puts them ba
 from __future__ import annotations
 
 import copy
-import io
 import os
 import threading
 import time
