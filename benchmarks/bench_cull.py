@@ -34,9 +34,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 
 def rss_mb() -> float:
-    import psutil
+    """Resident memory of this process (the server runs in it), from psutil or /proc."""
+    try:
+        import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
 
 
 def spread(xs) -> str:

@@ -9,6 +9,7 @@ folder is read, never written (its curation state lives below the work folder).
     GET  /cull/                      the page (static HTML + JS)
     POST /cull/api/open              {source, metadata?} -> key, total, facets, warnings
     POST /cull/api/query             {key, view, query} -> total, matched, counts (rows via /rows)
+    POST /cull/api/counts            {key, query} -> the counts only (after an action; the view stays)
     GET  /cull/api/rows              ?key&view&offset&limit -> rows of the view
     GET  /cull/api/thumb/{key}/{row} thumbnail (a placeholder tile naming the problem when unreadable)
     GET  /cull/api/image/{key}/{row} the loupe's large image
@@ -206,6 +207,20 @@ def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistr
         reg.set_view(str(d.get("view", "")), key, result, q)
         return _facets(s, result)
 
+    @router.post("/api/counts")
+    @guard
+    async def counts(request: Request):
+        """The sidebar's counts for a query, without replacing the view the grid is showing."""
+        d = await body(request)
+        s = reg.session(str(d.get("key", "")))
+        q = Query.from_dict({**(d.get("query") or {}), "sort": "file", "similar_to": None})
+
+        def work():
+            with s.lock:
+                return run_query(s.col, q)
+
+        return _facets(s, await run_in_threadpool(work))
+
     @router.get("/api/rows")
     @guard
     def rows(key: str, view: str, offset: int = 0, limit: int = 200):
@@ -268,17 +283,19 @@ def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistr
     async def act(request: Request):
         d = await body(request)
         s = reg.session(str(d.get("key", "")))
+        client = str(d.get("client", ""))
         states = await run_in_threadpool(s.act, ids_of(s, d.get("rows")), str(d.get("action", "")), d.get("value"),
-                                         d.get("tag_key"))
-        return {"states": states, "undo": len(s.undo_stack)}
+                                         d.get("tag_key"), client)
+        return {"states": states, "undo": s.undo_depth(client)}
 
     @router.post("/api/undo")
     @guard
     async def undo(request: Request):
         d = await body(request)
         s = reg.session(str(d.get("key", "")))
-        out = await run_in_threadpool(s.undo)
-        out["undo"] = len(s.undo_stack)
+        client = str(d.get("client", ""))
+        out = await run_in_threadpool(s.undo, client)
+        out["undo"] = s.undo_depth(client)
         return out
 
     @router.post("/api/best")
@@ -286,8 +303,9 @@ def mount(app, workdir: Path, options: CullOptions | None = None) -> CullRegistr
     async def best(request: Request):
         d = await body(request)
         s = reg.session(str(d.get("key", "")))
-        out = await run_in_threadpool(s.best_of_burst, int(d.get("row", -1)), bool(d.get("reject_rest", True)))
-        out["undo"] = len(s.undo_stack)
+        client = str(d.get("client", ""))
+        out = await run_in_threadpool(s.best_of_burst, int(d.get("row", -1)), bool(d.get("reject_rest", True)), client)
+        out["undo"] = s.undo_depth(client)
         return out
 
     @router.post("/api/map")

@@ -292,3 +292,46 @@ def test_open_bad_collections(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(TrailcamError):
         CullSession.open(bad, tmp_path)
+
+
+def test_cli_rates_stars_into_the_same_state(tmp_path, capsys):
+    from trailcam_cli import main
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / STATE_NAME).write_text(json.dumps({"format": "trailcam-curation", "version": 1, "images": {
+        "a": {"file": "a.jpg", "favorite": False, "reject": False, "tags": {}},
+        "b": {"file": "b.jpg", "favorite": False, "reject": False, "tags": {}}}}))
+    assert main(["curate", str(root), "--stars", "4", "a", "b", "--stars", "2", "b"]) == 0
+    p = Project.open(root)
+    assert (p.stars("a"), p.stars("b")) == (4, 2)
+    assert main(["curate", str(root), "--stars", "9", "a"]) == 1
+    assert "0 to 5" in capsys.readouterr().err
+    assert Project.open(root).stars("a") == 4
+
+
+def test_a_folder_of_crops_takes_labels_times_and_bursts_from_metadata(coll, tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i in coll["ids"][:-1]:                    # crops are named <image_id>.jpg
+        shutil.copy(Path(coll["json"]).parent / f"{i}.jpg", folder / f"{i}.jpg")
+    s = CullSession.open(folder, tmp_path / "work", CullOptions(metadata=str(coll["json"])))
+    df = s.col.df
+    assert len(df) == 23
+    for row in df.itertuples():
+        stem = Path(row.id).stem
+        assert row.species == coll["species"][stem] and row.location == coll["location"][stem]
+    sizes = df.groupby("burst").size()
+    assert sorted(sizes.tolist()) == [2] + [3] * 7          # the sequences of the JSON (one frame missing)
+    assert str(df["datetime"].min()).startswith("2012-03-17")
+
+
+def test_each_page_undoes_only_its_own_actions(session, coll):
+    a, b = coll["ids"][:2]
+    session.act([a], "favorite", client="page1")
+    session.act([b], "reject", client="page2")
+    assert session.undo("page1")["states"][0]["id"] == a
+    with pytest.raises(TrailcamError, match="nothing to undo"):
+        session.undo("page1")
+    e = Project.open(session.col.project.root).images
+    assert e[a]["favorite"] is False and e[b]["reject"] is True

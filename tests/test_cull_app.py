@@ -6,7 +6,6 @@ import json
 import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 

@@ -85,6 +85,9 @@ def test_keyboard_flags_stars_undo_saved_on_disk(browser, coll):
     act = press(page, "p")
     assert act["to"] == act["from"] + 1                       # moved on to the next image
     assert state(coll)[a["id"]]["favorite"] is True
+    # the sidebar's counts follow the action, the grid stays
+    page.wait_for_function("window.cull.countsAt > 0", timeout=10_000)
+    assert page.locator("#f-flag label", has_text="favourites").locator(".n").inner_text() == "1"
     b = current(page)
     press(page, "x")
     assert state(coll)[b["id"]]["reject"] is True and state(coll)[b["id"]]["favorite"] is False

@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--unfavorite", nargs="+", default=[], metavar="ID")
     p.add_argument("--reject", nargs="+", default=[], metavar="ID", help="mark images as rejects")
     p.add_argument("--unreject", nargs="+", default=[], metavar="ID")
+    p.add_argument("--stars", nargs="+", action="append", default=[], metavar=("N", "ID"),
+                   help="rate images 0-5 stars: --stars 4 ID [ID ...]; repeatable")
     p.add_argument("--set", nargs=2, action="append", default=[], metavar=("ID", "KEY=VALUE"),
                    help="hand-edit a tag (kept by later auto-tagging); repeatable")
     p.add_argument("--remove", nargs=2, action="append", default=[], metavar=("ID", "KEY"),
@@ -134,6 +136,13 @@ def _curate(args: argparse.Namespace) -> int:
     project.set_favorite(args.unfavorite, False)
     project.set_reject(args.reject, True)
     project.set_reject(args.unreject, False)
+    for n, *ids in args.stars:
+        if not ids:
+            raise TrailcamError(f"--stars {n}: give the stars, then one or more image ids")
+        try:
+            project.set_stars(ids, int(n))
+        except ValueError:
+            raise TrailcamError(f"--stars {n!r}: stars must be a whole number from 0 to 5") from None
     for image_id, assignment in args.set:
         if "=" not in assignment:
             raise TrailcamError(f"--set {image_id} {assignment!r}: expected KEY=VALUE")
@@ -143,7 +152,8 @@ def _curate(args: argparse.Namespace) -> int:
         project.remove_tag(image_id, key)
     for image_id, key in args.revert:
         project.revert_tag(image_id, key)
-    changed = any([args.favorite, args.unfavorite, args.reject, args.unreject, args.set, args.remove, args.revert])
+    changed = any([args.favorite, args.unfavorite, args.reject, args.unreject, args.stars, args.set, args.remove,
+                   args.revert])
     if changed:
         project.save()
         print(f"curate: {len(project.favorites())} favourites, {len(project.rejects())} rejects -> "

@@ -8,11 +8,11 @@ const FLAGS = [["any", "all"], ["unflagged", "unflagged"], ["favorite", "favouri
                ["not-rejected", "not rejected"], ["picked", "favourite or starred"]];
 const PAGE = 200;
 const S = {
-  key: null, view: Math.random().toString(36).slice(2), shown: 0, matched: 0, total: 0,
+  key: null, view: Math.random().toString(36).slice(2), client: Math.random().toString(36).slice(2), shown: 0, matched: 0, total: 0,
   pages: new Map(), pending: new Map(), cur: 0, sel: new Set(), loupe: false, loupeRow: null,
   q: { flag: "any", min_stars: 0, sort: "time", stack_bursts: false, expanded: [] },
   picks: Object.fromEntries(FACETS.map((f) => [f, new Set()])), cols: 6, tileW: 180, tileH: 150,
-  undo: 0, busy: 0,
+  undo: 0, busy: 0, version: 0, drawn: "",
 };
 // what the benchmark and tests read
 window.cull = { S, lastAction: null, lastQuery: null, firstPaint: null, ready: false, errors: [] };
@@ -47,13 +47,22 @@ function loadPage(n) {
   const key = S.key, view = S.view;
   const pr = call(`rows?key=${key}&view=${view}&offset=${n * PAGE}&limit=${PAGE}`).then((p) => {
     S.pending.delete(n);
-    if (key === S.key && view === S.view) S.pages.set(n, p);
+    if (key === S.key && view === S.view) { S.pages.set(n, p); S.version++; }
     return p;
   }, (e) => { S.pending.delete(n); throw e; });
   S.pending.set(n, pr);
   return pr;
 }
+function refetchPages() {             // fresh copies of the cached pages, swapped in as they arrive
+  const key = S.key, view = S.view;
+  for (const n of [...S.pages.keys()]) {
+    call(`rows?key=${key}&view=${view}&offset=${n * PAGE}&limit=${PAGE}`).then((p) => {
+      if (key === S.key && view === S.view) { S.pages.set(n, p); S.version++; render(); }
+    }, () => {});
+  }
+}
 function patchStates(states) {          // a saved action's result into the cached pages
+  S.version++;
   const by = new Map(states.map((s) => [s.row, s]));
   for (const p of S.pages.values()) {
     p.rows.forEach((r, k) => { const s = by.get(r); if (s) { p.fav[k] = +s.favorite; p.rej[k] = +s.reject; p.stars[k] = s.stars; } });
@@ -94,6 +103,8 @@ function visibleRange() {
 function renderNow() {
   if (!S.key) return;
   const [first, last] = visibleRange();
+  const sig = `${first}:${last}:${S.cur}:${S.cols}:${S.version}:${S.key}:${S.view}`;
+  if (sig === S.drawn) return true;                // nothing changed: the tiles (and their images) stay
   const need = new Set();
   const parts = [];
   for (let i = first; i < last; i++) {
@@ -101,6 +112,7 @@ function renderNow() {
     if (r) parts.push(tileHTML(r)); else need.add(Math.floor(i / PAGE));
   }
   $("spacer").innerHTML = parts.join("");
+  S.drawn = need.size === 0 ? sig : "";
   for (const n of need) loadPage(n).then(render, () => {});
   return need.size === 0;
 }
@@ -145,6 +157,15 @@ function facetList(f, counts) {
   el.innerHTML = sorted.slice(0, 200).map((v) => `<label class="${counts[v] ? "" : "zero"}"><input type="checkbox" data-facet="${f}" value="${
     v.replace(/"/g, "&quot;")}" ${S.picks[f].has(v) ? "checked" : ""}><span>${v}</span><span class="n">${fmt(counts[v] || 0)}</span></label>`).join("");
 }
+let countsTimer = null;
+function refreshCounts() {            // after an action: the sidebar's counts follow, the grid stays as it is
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(async () => {
+    const res = await call("counts", { key: S.key, query: queryBody() }).catch(() => null);
+    if (res) { const shown = S.shown; showCounts(Object.assign(res, { shown: res.matched === S.matched ? shown : res.shown }));
+      window.cull.countsAt = performance.now(); }
+  }, 250);
+}
 function showCounts(res) {
   for (const f of FACETS) facetList(f, res.counts[f]);
   $("f-flag").innerHTML = FLAGS.map(([v, label]) => `<label><input type="radio" name="flag" value="${v}" ${
@@ -173,18 +194,20 @@ async function query(keepCurrent) {
 }
 
 // ------------------------------------------------------------------------------------ actions
-function targets() {
+async function targets() {
   if (S.sel.size) return [...S.sel];
-  const r = rowAt(S.cur); return r ? [r.row] : [];
+  let r = rowAt(S.cur);
+  if (!r && S.shown) { await loadPage(Math.floor(S.cur / PAGE)); r = rowAt(S.cur); }
+  return r ? [r.row] : [];
 }
 async function act(action, value, advance) {
-  const rows = targets();
+  const rows = rowAt(S.cur) && !S.sel.size ? [rowAt(S.cur).row] : await targets();
   if (!rows.length) return;
   const t0 = performance.now();
   const bulk = S.sel.size > 0;
   const from = S.cur;
   if (advance && !bulk) setCur(S.cur + 1);          // move on at once; the save follows
-  const body = { key: S.key, rows, action };
+  const body = { key: S.key, rows, action, client: S.client };
   if (value !== undefined) body.value = value;
   if (action === "tag") { body.tag_key = $("tagkey").value.trim(); body.value = $("tagval").value.trim(); }
   S.busy++;
@@ -193,6 +216,7 @@ async function act(action, value, advance) {
     patchStates(res.states);
     S.undo = res.undo; $("undo").disabled = !S.undo;
     const t1 = performance.now();
+    refreshCounts();
     if (!S.loupe) renderNow();
     const n = res.states.length;
     status(`${action}${value !== undefined && action !== "tag" ? " " + value : ""}: ${n} image${n > 1 ? "s" : ""} saved`);
@@ -202,9 +226,9 @@ async function act(action, value, advance) {
   } finally { S.busy--; }
 }
 async function undo() {
-  const res = await call("undo", { key: S.key });
+  const res = await call("undo", { key: S.key, client: S.client });
   patchStates(res.states); S.undo = res.undo; $("undo").disabled = !S.undo;
-  renderNow(); if (S.loupe) showLoupe();
+  renderNow(); if (S.loupe) showLoupe(); refreshCounts();
   status(`undid ${res.action} (${res.states.length} image${res.states.length > 1 ? "s" : ""})`);
   window.cull.lastUndo = performance.now();
 }
@@ -218,9 +242,9 @@ async function nextUnflagged() {
 }
 async function bestOfBurst() {
   const r = rowAt(S.cur); if (!r) return;
-  const res = await call("best", { key: S.key, row: r.row });
+  const res = await call("best", { key: S.key, row: r.row, client: S.client });
   patchStates(res.states); S.undo = res.undo; $("undo").disabled = !S.undo;
-  renderNow(); if (S.loupe) showLoupe();
+  renderNow(); if (S.loupe) showLoupe(); refreshCounts();
   status(`best of the burst: ${res.best}; ${res.rejected.length} other frame(s) rejected`);
 }
 async function similar() {
@@ -297,6 +321,7 @@ function mapPoint(e) { const b = $("mapgrid").getBoundingClientRect(); const g =
 
 // ------------------------------------------------------------------------------------ selection
 function updateSel() {
+  S.version++;
   $("selbar").hidden = S.sel.size === 0;
   $("selcount").textContent = `${fmt(S.sel.size)} selected`;
   renderNow(); if (!$("map").hidden) mapMarks();
@@ -331,7 +356,7 @@ async function startThumbs() {
     $("problems-box").hidden = !p.problems.length;
     $("problems").innerHTML = p.problems.map(([k, v]) => `<li title="${v.replace(/"/g, "'")}">${k}: ${v.split(": ").slice(-1)[0]}</li>`).join("");
     if (p.running) setTimeout(poll, 500);
-    else { window.cull.thumbsDone = p; if (p.failed) { S.pages = new Map(); } render(); }   // mark the tiles that failed
+    else { window.cull.thumbsDone = p; if (p.failed) refetchPages(); else render(); }   // mark the tiles that failed
   };
   poll();
 }

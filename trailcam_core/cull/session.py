@@ -52,7 +52,8 @@ class CullSession:
         self.workdir = Path(workdir)
         self.options = options
         self.lock = threading.RLock()
-        self.undo_stack: list[tuple[str, dict[str, dict]]] = []
+        # one undo history per client (each open page), so two pages never undo each other's edits
+        self.undo_stacks: dict[str, list[tuple[str, dict[str, dict]]]] = {}
         self.thumbs = ThumbnailCache(self.workdir / THUMBS_DIR, options.thumb_size)
         self.job = ThumbJob()
         self._stop = threading.Event()
@@ -84,7 +85,21 @@ class CullSession:
             self.col.refresh_flags()
             return True
 
-    def act(self, ids: Sequence[str], action: str, value: Any = None, key: Optional[str] = None) -> list[dict]:
+    @property
+    def undo_stack(self) -> list:
+        """The undo history of the default client (Python callers)."""
+        return self.undo_stacks.setdefault("", [])
+
+    def undo_depth(self, client: str = "") -> int:
+        return len(self.undo_stacks.get(client, []))
+
+    def _remember(self, client: str, action: str, before: dict) -> None:
+        stack = self.undo_stacks.setdefault(client, [])
+        stack.append((action, before))
+        del stack[:-UNDO_DEPTH]
+
+    def act(self, ids: Sequence[str], action: str, value: Any = None, key: Optional[str] = None,
+            client: str = "") -> list[dict]:
         """Apply one action to images and save -> their new states ([{id, favorite, reject, stars}]).
 
         ``favorite`` / ``reject`` (P / X), ``unflag`` (U), ``stars`` with value 0-5, ``tag`` with
@@ -123,8 +138,7 @@ class CullSession:
                 for i in ids:
                     project.remove_tag(i, key)
             self._save(ids)
-            self.undo_stack.append((action, before))
-            del self.undo_stack[:-UNDO_DEPTH]
+            self._remember(client, action, before)
             return self.states(ids)
 
     def _save(self, ids: Sequence[str]) -> None:
@@ -132,12 +146,13 @@ class CullSession:
         self.col.project.save()
         self.col.refresh_flags(None if merged else ids)
 
-    def undo(self) -> dict:
-        """Put back what the last action changed (saved) -> {action, states}; error when nothing to undo."""
+    def undo(self, client: str = "") -> dict:
+        """Put back what ``client``'s last action changed (saved) -> {action, states}; error when nothing to undo."""
         with self.lock:
-            if not self.undo_stack:
+            stack = self.undo_stacks.get(client)
+            if not stack:
                 raise TrailcamError("nothing to undo")
-            action, before = self.undo_stack.pop()
+            action, before = stack.pop()
             project = self.col.project
             for i, old in before.items():
                 e = project.images.setdefault(i, copy.deepcopy(old))
@@ -169,7 +184,7 @@ class CullSession:
         rows = np.flatnonzero(b == b[int(row)])
         return rows[np.argsort(df["frame"].to_numpy()[rows], kind="stable")]
 
-    def best_of_burst(self, row: int, reject_rest: bool = True) -> dict:
+    def best_of_burst(self, row: int, reject_rest: bool = True, client: str = "") -> dict:
         """Favourite the best frame of ``row``'s burst (one undo step); reject its unflagged others.
 
         Best = most stars, then a favourite already, then the lowest glitch score, then the
@@ -197,7 +212,7 @@ class CullSession:
             if reject_rest and others:
                 project.set_reject(others, True)
             self._save(touched)
-            self.undo_stack.append(("best-of-burst", before))
+            self._remember(client, "best-of-burst", before)
             return {"best": ids[best], "row": best, "rejected": others if reject_rest else [],
                     "states": self.states(touched)}
 
