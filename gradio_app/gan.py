@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from trailcam_core.errors import Cancelled, TrailcamError
+from trailcam_core.errors import Cancelled
 from trailcam_core.gan import (TAG_DIRECTIONS, GanEvalOptions, GanInterpolateOptions, GanSampleOptions,
                                GanSteerOptions, GanTrainOptions, evaluate_generator, fit_directions,
                                interpolation_video, load_directions, sample_to_folder, train_gan)
@@ -178,5 +178,3 @@ def _running(progress) -> str:
         return "Loading images..."
     return f"Step {progress.done} of {progress.total}: {progress.message}"
 
-
-__all__ = ["build", "TrailcamError"]

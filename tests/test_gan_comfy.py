@@ -10,7 +10,7 @@ import pytest
 
 from comfy_harness import execution_error, ok
 from comfy_workflows import check_api, check_ui, ui_to_api
-from gan_workflows import NAME, load
+from gan_workflows import load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TINY = dict(size=64, steps=3, batch_size=4, z_dim=16, ngf=4, ndf=4, preview_every=0, checkpoint_every=0,

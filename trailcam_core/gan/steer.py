@@ -180,12 +180,14 @@ def fit_directions(generator, options: Optional[GanSteerOptions] = None, out_dir
 
 def direction_strip(generator, directions: dict, name: str, seeds, strengths=STRIP_STRENGTHS) -> Image.Image:
     """Rows of images (one per seed) moving along ``name`` from -3 to +3."""
+    import torch
+
     from .sample import latents, render, steer
 
     rows = []
     for s in seeds:
         z = latents([s] * len(strengths), generator.config.z_dim)
-        zz = __import__("torch").cat([steer(z[k:k + 1], directions, {name: st}) for k, st in enumerate(strengths)])
+        zz = torch.cat([steer(z[k:k + 1], directions, {name: st}) for k, st in enumerate(strengths)])
         rows.append((f"seed {s}\n{TAG_DIRECTIONS.get(name, name)}\n{strengths[0]:+.1f} .. {strengths[-1]:+.1f}",
                      render(generator, zz)))
     return labelled_rows(rows)
