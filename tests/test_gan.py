@@ -191,7 +191,7 @@ def _two_mode_set(sample_cct: Path, dest: Path, per_mode: int = 8) -> Path:
 
 @pytest.mark.slow
 def test_a_short_run_learns_both_modes_of_a_toy_set(sample_cct, tmp_path):
-    """8 day + 8 infrared-night frames: after 1,500 tiny steps (4 to 20 minutes on 2 cores) the EMA
+    """8 day + 8 infrared-night frames: after 1,500 tiny steps (13 minutes on 2 loaded cores) the EMA
     generator draws both, as the tagger tells them apart (near-grey counts as infrared, see steer)."""
     from trailcam_core.gan.steer import labels_for
 
