@@ -177,5 +177,3 @@ def _running(progress) -> str:
         return "Loading images..."
     return f"Step {progress.done} of {progress.total}: {progress.message}"
 
-
-__all__ = ["build", "TrailcamError"]

@@ -1,6 +1,6 @@
 """The GAN workflow: one spec, written as UI-format and API-format JSON with comfy_workflows' builder.
 
-    python tests/gan_workflows.py      # starts a real ComfyUI, rewrites workflows/6_train_gan_and_sample.json (+ api/)
+    python tests/gan_workflows.py      # starts a real ComfyUI, rewrites workflows/6. Train a GAN and sample.json (+ api/)
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from comfy_workflows import WORKFLOWS, build, check_api, check_ui  # noqa: E402
 
-NAME = "6_train_gan_and_sample"
+NAME = "6. Train a GAN and sample"
 # (id, type, widget values, links) as in comfy_workflows.SPEC
 GAN_SPEC = [
     (1, "TrainGAN", {"folder": "Favorites", "root": "input", "size": 256, "steps": 10000, "batch_size": 8,

@@ -108,9 +108,9 @@ def test_pickers_offer_the_right_files_and_start_on_a_dataset(comfy_server):
 
 def test_templates_are_numbered_readable_and_have_a_picture(comfy_server):
     names = comfy_server.get("/workflow_templates")["trailcam-curation"]
-    assert len(names) == 5
+    assert len(names) == 6
     ordered = sorted(names)
-    assert [n.split(".", 1)[0] for n in ordered] == ["1", "2", "3", "4", "5"]
+    assert [n.split(".", 1)[0] for n in ordered] == ["1", "2", "3", "4", "5", "6"]
     for name in names:
         assert "_" not in name and re.match(r"^\d\. [A-Z]", name), name
         status, body = comfy_server.request(f"/api/workflow_templates/trailcam-curation/{name}.jpg")

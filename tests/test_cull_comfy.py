@@ -6,13 +6,13 @@ import copy
 
 import pytest
 
-from comfy_workflows import load
+from comfy_workflows import WF_SUBSET, load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _graph(keep: str, min_stars: int, folder: str, curation: str = "trailcam_sample") -> dict:
-    _, api = load("1_subset_crop_captions_dataset")
+    _, api = load(WF_SUBSET)
     node = lambda t: copy.deepcopy(next(n for n in api.values() if n["class_type"] == t))  # noqa: E731
     src, tag, save = node("LoadTrailcamSubset"), node("AutoTagCaptions"), node("SaveCaptionedDataset")
     src["inputs"]["max_total"] = 12

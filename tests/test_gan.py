@@ -193,17 +193,20 @@ def _two_mode_set(sample_cct: Path, dest: Path, per_mode: int = 8) -> Path:
 
 
 @pytest.mark.slow
-def test_short_run_learns_both_modes_of_a_toy_set(sample_cct, tmp_path):
+def test_a_short_run_learns_both_modes_of_a_toy_set(sample_cct, tmp_path):
+    """8 day + 8 infrared-night frames: after 1,500 tiny steps (13 minutes on 2 loaded cores) the EMA
+    generator draws both, as the tagger tells them apart (near-grey counts as infrared, see steer)."""
+    from trailcam_core.gan.steer import labels_for
+
     data = _two_mode_set(sample_cct, tmp_path / "modes")
-    opts = GanTrainOptions(size=64, steps=MODE_STEPS, batch_size=8, z_dim=16, ngf=4, ndf=4, lr=MODE_LR,
-                           preview_every=0, checkpoint_every=0, ema_start=10, ema_beta=0.9, augment=["translation"])
+    opts = GanTrainOptions(size=64, steps=1500, batch_size=8, z_dim=32, ngf=8, ndf=8, lr=1e-3, preview_every=0,
+                           checkpoint_every=0, ema_start=10, ema_beta=0.95, augment=["translation"])
     result = train_gan(data, tmp_path / "run", opts)
     assert all(np.isfinite(result.d_losses)) and all(np.isfinite(result.g_losses))
-    tags = [tag_pixels(im)["time_of_day"] for im in generate(load_generator(result.generator_path), 0, 48)]
-    assert tags.count("day") >= 4 and tags.count("night-infrared") >= 4, tags
-
-
-MODE_STEPS, MODE_LR = 300, 2e-3
+    tags = [tag_pixels(im) for im in generate(load_generator(result.generator_path), 0, 48)]
+    labels = labels_for(tags, 0.5)
+    assert labels["day"].sum() >= 4 and labels["night-infrared"].sum() >= 4, [t["time_of_day"] for t in tags]
+    assert not labels["day"][labels["night-infrared"]].any()
 
 
 def test_steer_fits_saves_and_moves_samples(images, tmp_path):

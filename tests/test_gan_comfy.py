@@ -10,7 +10,7 @@ import pytest
 
 from comfy_harness import execution_error, ok
 from comfy_workflows import check_api, check_ui, ui_to_api
-from gan_workflows import NAME, load
+from gan_workflows import load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TINY = dict(size=64, steps=3, batch_size=4, z_dim=16, ngf=4, ndf=4, preview_every=0, checkpoint_every=0,
@@ -81,3 +81,28 @@ def test_sample_gan_without_directions_says_what_to_run(comfy_server):
     api["1"]["inputs"]["generator"] = "../../etc/passwd"
     status, body = comfy_server.submit(api)
     assert status == 400 and "contains '..'" in json.dumps(body), body       # refused before it runs
+
+
+def test_cancel_saves_a_checkpoint_and_the_next_queue_resumes(comfy_server):
+    fav = comfy_server.input_dir / "Favorites_gan"
+    fav.mkdir(exist_ok=True)
+    for src in sorted((comfy_server.input_dir / "trailcam_sample").glob("*.jpg"))[:10]:
+        shutil.copy(src, fav / src.name)
+    status, body = comfy_server.submit(_graph("Favorites_gan", steps=5000, checkpoint_every=2,
+                                              output_name="wf6_cancel"))
+    assert status == 200 and not body.get("node_errors"), body
+    checkpoints = comfy_server.output_dir / "trailcam" / "gan_runs" / "wf6_cancel" / "checkpoints"
+    deadline = time.monotonic() + 300
+    while not (checkpoints.is_dir() and any(checkpoints.glob("*/state.json"))):
+        assert time.monotonic() < deadline, comfy_server.log_tail()
+        time.sleep(0.2)
+    comfy_server.request("/interrupt", {})                  # the Cancel button
+    entry = comfy_server.wait(body["prompt_id"], timeout=300)
+    assert "execution_interrupted" in [m[0] for m in entry["status"]["messages"]], entry["status"]
+    assert not (comfy_server.models_dir / "gan" / "wf6_cancel.safetensors").exists()
+    step = max(int(p.name.split("-")[1]) for p in checkpoints.iterdir() if p.name.startswith("step-"))
+    assert 2 <= step < 5000
+    outputs = ok(comfy_server.run(_graph("Favorites_gan", steps=step + 1, checkpoint_every=2,
+                                         output_name="wf6_cancel"), timeout=400))
+    assert f"trained {step + 1} steps (resumed from step {step})" in json.dumps(outputs)
+    assert (comfy_server.models_dir / "gan" / "wf6_cancel.safetensors").is_file()

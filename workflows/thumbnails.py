@@ -96,6 +96,18 @@ def pictures(crops: list[Image.Image]) -> dict[str, Image.Image]:
         grid.paste(c.resize((56, 56)), ((i % 8) * 60 + 4, (i // 8) * 60 + 4))
     ImageDraw.Draw(grid).text((4, 132), "16 generations -> embeddings -> similarity mosaic", font=font(13), fill=INK)
     out["5"] = grid
+    gan = Image.new("RGB", (488, 240), BG)
+    d = ImageDraw.Draw(gan)
+    samples = HERE.parent / "docs" / "gan" / "cpu64_samples.png"      # what the benchmark's GAN drew
+    if samples.is_file():
+        with Image.open(samples) as im:
+            gan.paste(ImageOps.fit(im.convert("RGB"), (220, 220)), (0, 0))
+    else:
+        for i, c in enumerate(crops[:16]):
+            gan.paste(c.resize((54, 54)), ((i % 4) * 55, (i // 4) * 55))
+    d.text((234, 10), "TrainGAN on input/Favorites\n-> models/gan/trailcam_gan\n\nSampleGAN: seed, count,\n"
+                      "truncation, more glitch,\nmore flash night", font=font(14), fill=INK)
+    out["6"] = gan
     return out
 
 

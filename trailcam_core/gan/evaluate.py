@@ -132,14 +132,16 @@ def evaluate_generator(generator, real_folder, out_dir, options: Optional[GanEva
     pics["samples"] = save_png(grid(samples[:64]), out / "samples.png")
     pics["real"] = save_png(grid(real_pils[:64]), out / "real.png")
     order = np.argsort(mem.distance)[:8]
+    zoom = max(1, 128 // size)          # small samples are shown larger, side by side with their twin
+    big = lambda im: im.resize((im.width * zoom, im.height * zoom), Image.Resampling.NEAREST)  # noqa: E731
     rows = []
     for k in order:
         flag = "LIKELY COPY" if k in set(mem.flagged.tolist()) else ""
         rows.append((f"sample {int(k)}\nd={mem.distance[k]:.3f}\n(real p1 {mem.threshold:.3f})\n{flag}",
-                     [samples[k], real_pils[mem.nearest[k]]]))
+                     [big(samples[k]), big(real_pils[mem.nearest[k]])]))
     pics["nearest"] = save_png(labelled_rows(rows), out / "nearest_real.png")
     if mem.flagged.size:
-        pics["copies"] = save_png(labelled_rows([(f"sample {int(k)}", [samples[k], real_pils[mem.nearest[k]]])
+        pics["copies"] = save_png(labelled_rows([(f"sample {int(k)}", [big(samples[k]), big(real_pils[mem.nearest[k]])])
                                                  for k in mem.flagged[:16]]), out / "likely_copies.png")
     if len(points) > 1:
         curve({"KID": [p[1] for p in points]}, f"KID over checkpoints ({ex.name.split(' (')[0]})",

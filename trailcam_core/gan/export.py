@@ -53,7 +53,6 @@ def read_generator_metadata(path: str | os.PathLike) -> tuple[GanConfig, dict]:
 
 def load_generator(path: str | os.PathLike, device: str = "cpu", expect: Optional[GanConfig] = None):
     """The generator stored in ``path`` (eval mode). ``expect``: refuse a file of another config."""
-    import torch
     from safetensors.torch import load_file
 
     from trailcam_core.gan.model import Generator

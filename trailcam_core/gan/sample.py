@@ -11,7 +11,6 @@ text chunk; a folder of samples is a folder of images like any other, so mosaics
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Optional, Sequence

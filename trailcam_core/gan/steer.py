@@ -33,6 +33,10 @@ TAG_DIRECTIONS = {
     "info-bar": "more info bar",
 }
 STRIP_STRENGTHS = (-3.0, -1.5, 0.0, 1.5, 3.0)
+# Generated infrared frames are grey to the eye but never R = G = B exactly, as a camera's are (the
+# tagger's rule): colourfulness 4.5 to 6.5 for a generator's infrared-like frames, 0 for real ones,
+# 14 and more for its day frames and 25 and more for the real day photos (docs/gan.md).
+GENERATED_GREY = 8.0
 
 
 def tag_pixels(img: Image.Image) -> dict:
@@ -54,12 +58,13 @@ def tag_pixels(img: Image.Image) -> dict:
 
 
 def labels_for(tags: list[dict], artifact_threshold: float) -> dict[str, np.ndarray]:
-    """Binary labels per direction name."""
+    """Binary labels per direction name (infrared: the tagger's, or near-grey as generated frames are)."""
     tod = np.array([t["time_of_day"] for t in tags])
+    grey = (tod == "night-infrared") | np.array([t["colourfulness"] < GENERATED_GREY for t in tags])
     return {
-        "night-infrared": tod == "night-infrared",
-        "night-flash": tod == "night-flash",
-        "day": tod == "day",
+        "night-infrared": grey,
+        "night-flash": (tod == "night-flash") & ~grey,
+        "day": (tod == "day") & ~grey,
         "glitch": np.array([t["artifact_score"] >= artifact_threshold for t in tags]),
         "info-bar": np.array([t["info_bar"] != "none" for t in tags]),
     }
@@ -175,11 +180,14 @@ def fit_directions(generator, options: Optional[GanSteerOptions] = None, out_dir
 def direction_strip(generator, directions: dict, name: str, seeds, strengths=STRIP_STRENGTHS) -> Image.Image:
     """Rows of images (one per seed) moving along ``name`` from -3 to +3."""
     from trailcam_core.gan.sample import latents, render, steer
+    import torch
+
+    from trailcam_core.gan.sample import latents, render, steer
 
     rows = []
     for s in seeds:
         z = latents([s] * len(strengths), generator.config.z_dim)
-        zz = __import__("torch").cat([steer(z[k:k + 1], directions, {name: st}) for k, st in enumerate(strengths)])
+        zz = torch.cat([steer(z[k:k + 1], directions, {name: st}) for k, st in enumerate(strengths)])
         rows.append((f"seed {s}\n{TAG_DIRECTIONS.get(name, name)}\n{strengths[0]:+.1f} .. {strengths[-1]:+.1f}",
                      render(generator, zz)))
     return labelled_rows(rows)
