@@ -400,7 +400,8 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     nn_d = np.zeros((0, options.nearest), np.float32)
     real_nn = np.zeros(0, np.float32)
     if len(real_idx) >= 2:
-        real_vec = vectors[real_idx]
+        contiguous = real_idx[-1] - real_idx[0] + 1 == len(real_idx)
+        real_vec = vectors[real_idx[0]:real_idx[-1] + 1] if contiguous else vectors[real_idx]   # a view when it can
         real_nn = real_nn_distances(real_vec, options.real_sample, options.seed)
         if len(gen_idx):
             nn_i, nn_d = knn(vectors[gen_idx], real_vec, k=options.nearest)
@@ -520,6 +521,8 @@ def build_atlas(sources: Sequence[AtlasSource], out_dir: str | os.PathLike, opti
     ids, files, names, source_of, values, tags = _items_of([(i, s, e) for i, (s, e) in enumerate(gathered)])
     vectors = (gathered[0][1].vectors if len(gathered) == 1 else np.concatenate([e.vectors for _, e in gathered]))
     vectors = np.asarray(vectors, np.float32)      # one source: no copy of its matrix
+    for _, e in gathered:                          # several: the parts go, only the joint matrix stays
+        e.vectors = e.vectors[:0]
     n = len(ids)
     if n < 2:
         raise TrailcamError(f"an atlas needs at least 2 readable images, got {n}")
