@@ -230,7 +230,7 @@ def test_add_places_new_images_without_moving_the_others(collection):
     cells = dict(zip(before.ids, before.cell_of.tolist()))
     rows_before = before.rows
     tiles_before = {p.name: p.read_bytes() for p in (before.version_dir / "tiles" / "0").iterdir()}
-    more = _copies(real[10:13], tmp / "gen2", novel=0)
+    _copies(real[10:13], tmp / "gen2", novel=0)
     rep = add_to_atlas(tmp / "atlas", [AtlasSource(str(tmp / "gen2"), "lora", "lora-v2")])
     assert rep.processed == 3 and rep.up_to_date == 60
     after = open_atlas(tmp / "atlas")
