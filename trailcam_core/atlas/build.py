@@ -523,6 +523,7 @@ def build_atlas(sources: Sequence[AtlasSource], out_dir: str | os.PathLike, opti
     vectors = np.asarray(vectors, np.float32)      # one source: no copy of its matrix
     for _, e in gathered:                          # several: the parts go, only the joint matrix stays
         e.vectors = e.vectors[:0]
+        e.records = []                             # what the items need was copied out (243,100 records: ~0.4 GB)
     n = len(ids)
     if n < 2:
         raise TrailcamError(f"an atlas needs at least 2 readable images, got {n}")
