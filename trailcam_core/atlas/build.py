@@ -288,7 +288,7 @@ def open_atlas(root: str | os.PathLike, check_sources: bool = True) -> Atlas:
         with np.load(vdir / "items.npz", allow_pickle=False) as z:
             ids, files, names = [str(x) for x in z["ids"]], [str(x) for x in z["files"]], [str(x) for x in z["names"]]
             source_of, cell_of = z["source"].astype(np.int64), z["cell"].astype(np.int64)
-            extra = json.loads(str(z["extra"]))
+            extra = json.loads(z["extra"].tobytes().decode("utf-8"))
         vectors = np.load(vdir / "vectors.npy", mmap_mode="r")
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{vdir}: the atlas version is damaged ({exc}); build it again") from exc
@@ -453,7 +453,8 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     with open(part / "items.npz", "wb") as fh:
         np.savez(fh, ids=np.array(ids, dtype=str), files=np.array(files, dtype=str), names=np.array(names, dtype=str),
                  source=np.asarray(source_of, np.int32), cell=np.asarray(cell_of, np.int64),
-                 extra=np.array(json.dumps({"values": values, "tags": tags}, ensure_ascii=False)))
+                 extra=np.frombuffer(json.dumps({"values": values, "tags": tags}, ensure_ascii=False).encode("utf-8"),
+                                     np.uint8))      # UTF-8 bytes: a numpy str array would take 4 bytes a character
     np.save(part / "vectors.npy", np.asarray(vectors, np.float32))
     rep = {"sources": stats, "real_nn_sample": int(len(real_nn)), "copy_percentile": options.copy_percentile}
     write_json(part / "report.json", rep)
@@ -519,11 +520,15 @@ def build_atlas(sources: Sequence[AtlasSource], out_dir: str | os.PathLike, opti
     gathered = _gather(sources, embed_options, cache, report, root, progress, 0, 400)
     key = gathered[0][1].key
     ids, files, names, source_of, values, tags = _items_of([(i, s, e) for i, (s, e) in enumerate(gathered)])
+    for _, e in gathered:      # the items hold what they need of the records (243,100 records: ~0.3 GB)
+        e.records = []
+    import gc
+
+    gc.collect()               # before the joint matrix is made: the records must not add to that peak
     vectors = (gathered[0][1].vectors if len(gathered) == 1 else np.concatenate([e.vectors for _, e in gathered]))
     vectors = np.asarray(vectors, np.float32)      # one source: no copy of its matrix
     for _, e in gathered:                          # several: the parts go, only the joint matrix stays
         e.vectors = e.vectors[:0]
-        e.records = []                             # what the items need was copied out (243,100 records: ~0.4 GB)
     n = len(ids)
     if n < 2:
         raise TrailcamError(f"an atlas needs at least 2 readable images, got {n}")
