@@ -321,6 +321,19 @@ def _check_same_model(keys: dict[str, str]) -> str:
 
 # ----------------------------------------------------------------------------- build
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the system (glibc keeps it otherwise: after the
+    search and the drawing that is hundreds of MB of resident memory nobody uses)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc (macOS, Windows, musl): nothing to trim
+        pass
+
+
 def _stage(progress, lo: int, hi: int, name: str):
     def cb(done, total, message="", preview=None):
         frac = done / total if total else 1.0
@@ -375,6 +388,23 @@ def _items_of(gathered: list[tuple[int, AtlasSource, Embeddings]]) -> tuple[list
     return ids, files, names, source_of, values, tags
 
 
+class _Items:
+    """The viewer's per-item records, made on demand (a list of 243,100 dicts would cost ~0.2 GB)."""
+
+    def __init__(self, names, files, source_of, tags, nearest):
+        self.names, self.files, self.source_of, self.tags, self.nearest = names, files, source_of, tags, nearest
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"name": self.names[i], "file": self.files[i], "source": int(self.source_of[i]), "tags": self.tags[i],
+                "nearest": self.nearest.get(i)}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 def _write_version(root: Path, version: str, *, manifest: dict, ids, files, names, source_of: np.ndarray,
                    cell_of: np.ndarray, values, tags, vectors: np.ndarray, options: AtlasOptions,
                    sources: list[AtlasSource], report: BatchReport, progress, previous: Optional[Path] = None,
@@ -423,6 +453,7 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     np.save(part / "real_nn.npy", real_nn)
 
     # the pyramid, the overview and the favourites picture
+    release_memory()
     t = time.perf_counter()
     levels, failed, overview = render_pyramid(files, cell_of, rows, cols, options.tile, part / "tiles",
                                               options.background, options.draw_workers, previous=previous,
@@ -438,9 +469,9 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     manifest["favourites"] = int(favourite.sum())
 
     # data files for the viewer
+    release_memory()
     progress(940, 1000, "viewer")
-    items = [{"name": names[i], "file": files[i], "source": int(source_of[i]), "tags": tags[i],
-              "nearest": nearest.get(i)} for i in range(n)]
+    items = _Items(names, files, source_of, tags, nearest)
     layer_names = ("source", "label", "location", "time_of_day", "glitch", "favourite")
     layers = {k: [v.get(k) for v in values] for k in layer_names}
     src_list = [{"name": s.name, "kind": s.kind, "n": int((source_of == si).sum())} for si, s in enumerate(sources)]
