@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=243100)
     ap.add_argument("--tile", type=int, default=32)
     ap.add_argument("--keep", default="", help="build the atlas here and keep it (default: a temp folder)")
+    ap.add_argument("--reuse", action="store_true", help="reuse the inputs already in --keep")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared; figures are noisy)")
     try:
@@ -136,7 +137,14 @@ def main() -> None:
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="bench-atlas-"))
     tmp.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    real, gen = make_inputs(tmp, args.n)
+    if args.reuse and (tmp / "real.npz").is_file() and (tmp / "gen.npz").is_file():
+        real, gen = tmp / "real.npz", tmp / "gen.npz"
+        if (tmp / "atlas").exists():
+            import shutil
+
+            shutil.rmtree(tmp / "atlas")
+    else:
+        real, gen = make_inputs(tmp, args.n)
     print(f"inputs: {args.n} real + 1,000 generated items, 2,000 distinct JPEGs ({time.perf_counter() - t:.0f} s)")
 
     print(f"\n== build_atlas end to end, N = {args.n:,} + 1,000, {args.tile}-px tiles (fresh process) ==")

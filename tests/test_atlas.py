@@ -232,7 +232,7 @@ def test_add_places_new_images_without_moving_the_others(collection):
     cells = dict(zip(before.ids, before.cell_of.tolist()))
     rows_before = before.rows
     tiles_before = {p.name: p.read_bytes() for p in (before.version_dir / "tiles" / "0").iterdir()}
-    more = _copies(real[10:13], tmp / "gen2", novel=0)
+    _copies(real[10:13], tmp / "gen2", novel=0)
     rep = add_to_atlas(tmp / "atlas", [AtlasSource(str(tmp / "gen2"), "lora", "lora-v2")])
     assert rep.processed == 3 and rep.up_to_date == 60
     after = open_atlas(tmp / "atlas")
@@ -396,3 +396,19 @@ def test_torchrun_shards_the_embedding_then_build_computes_nothing(tmp_path):
     assert "shard 1 of 2): 12 done" in run.stdout and "shard 2 of 2): 12 done" in run.stdout, run.stdout
     rep = build_atlas([AtlasSource(str(tmp_path / "p"))], tmp_path / "atlas", FAST, PYRAMID, cache_dir=cache)
     assert rep.processed == 0 and rep.up_to_date == 24
+
+
+def test_large_flas_mosaics_plot_a_sampled_2d_embedding(tmp_path):
+    """Above 3,000 images a flas mosaic embeds only a sample in 2D for its scatter plot."""
+    from trailcam_core.embed.features import Embeddings
+    from trailcam_core.mosaic.make import SCATTER_SAMPLE, MosaicOptions, make_mosaic
+
+    files = [str(p) for p in _photos(tmp_path / "p", 8)]
+    n = SCATTER_SAMPLE + 200
+    emb = Embeddings([f"i{k}" for k in range(n)], [files[k % 8] for k in range(n)], clustered(n, 16), "test|16")
+    rep = make_mosaic(emb, tmp_path / "m", MosaicOptions(tile=8, embedding="pca", quality=False, viewer=False,
+                                                         scatter_thumbnails=20))
+    positions = json.loads(Path(rep.outputs["positions"]).read_text())
+    with_points = [it for it in positions["items"] if it["point"] is not None]
+    assert len(with_points) == SCATTER_SAMPLE and positions["embedding"] == "pca (sample)"
+    assert Path(rep.outputs["scatter"]).is_file()

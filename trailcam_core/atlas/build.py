@@ -286,7 +286,7 @@ def open_atlas(root: str | os.PathLike, check_sources: bool = True) -> Atlas:
         with np.load(vdir / "items.npz", allow_pickle=False) as z:
             ids, files, names = [str(x) for x in z["ids"]], [str(x) for x in z["files"]], [str(x) for x in z["names"]]
             source_of, cell_of = z["source"].astype(np.int64), z["cell"].astype(np.int64)
-            extra = json.loads(str(z["extra"]))
+            extra = json.loads(z["extra"].tobytes().decode("utf-8"))
         vectors = np.load(vdir / "vectors.npy", mmap_mode="r")
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{vdir}: the atlas version is damaged ({exc}); build it again") from exc
@@ -318,6 +318,19 @@ def _check_same_model(keys: dict[str, str]) -> str:
 
 
 # ----------------------------------------------------------------------------- build
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the system (glibc keeps it otherwise: after the
+    search and the drawing that is hundreds of MB of resident memory nobody uses)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc (macOS, Windows, musl): nothing to trim
+        pass
+
 
 def _stage(progress, lo: int, hi: int, name: str):
     def cb(done, total, message="", preview=None):
@@ -373,6 +386,23 @@ def _items_of(gathered: list[tuple[int, AtlasSource, Embeddings]]) -> tuple[list
     return ids, files, names, source_of, values, tags
 
 
+class _Items:
+    """The viewer's per-item records, made on demand (a list of 243,100 dicts would cost ~0.2 GB)."""
+
+    def __init__(self, names, files, source_of, tags, nearest):
+        self.names, self.files, self.source_of, self.tags, self.nearest = names, files, source_of, tags, nearest
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"name": self.names[i], "file": self.files[i], "source": int(self.source_of[i]), "tags": self.tags[i],
+                "nearest": self.nearest.get(i)}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 def _write_version(root: Path, version: str, *, manifest: dict, ids, files, names, source_of: np.ndarray,
                    cell_of: np.ndarray, values, tags, vectors: np.ndarray, options: AtlasOptions,
                    sources: list[AtlasSource], report: BatchReport, progress, previous: Optional[Path] = None,
@@ -398,7 +428,8 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     nn_d = np.zeros((0, options.nearest), np.float32)
     real_nn = np.zeros(0, np.float32)
     if len(real_idx) >= 2:
-        real_vec = vectors[real_idx]
+        contiguous = real_idx[-1] - real_idx[0] + 1 == len(real_idx)
+        real_vec = vectors[real_idx[0]:real_idx[-1] + 1] if contiguous else vectors[real_idx]   # a view when it can
         real_nn = real_nn_distances(real_vec, options.real_sample, options.seed)
         if len(gen_idx):
             nn_i, nn_d = knn(vectors[gen_idx], real_vec, k=options.nearest)
@@ -420,6 +451,7 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     np.save(part / "real_nn.npy", real_nn)
 
     # the pyramid, the overview and the favourites picture
+    release_memory()
     t = time.perf_counter()
     levels, failed, overview = render_pyramid(files, cell_of, rows, cols, options.tile, part / "tiles",
                                               options.background, options.draw_workers, previous=previous,
@@ -435,9 +467,9 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     manifest["favourites"] = int(favourite.sum())
 
     # data files for the viewer
+    release_memory()
     progress(940, 1000, "viewer")
-    items = [{"name": names[i], "file": files[i], "source": int(source_of[i]), "tags": tags[i],
-              "nearest": nearest.get(i)} for i in range(n)]
+    items = _Items(names, files, source_of, tags, nearest)
     layer_names = ("source", "label", "location", "time_of_day", "glitch", "favourite")
     layers = {k: [v.get(k) for v in values] for k in layer_names}
     src_list = [{"name": s.name, "kind": s.kind, "n": int((source_of == si).sum())} for si, s in enumerate(sources)]
@@ -450,7 +482,8 @@ def _write_version(root: Path, version: str, *, manifest: dict, ids, files, name
     with open(part / "items.npz", "wb") as fh:
         np.savez(fh, ids=np.array(ids, dtype=str), files=np.array(files, dtype=str), names=np.array(names, dtype=str),
                  source=np.asarray(source_of, np.int32), cell=np.asarray(cell_of, np.int64),
-                 extra=np.array(json.dumps({"values": values, "tags": tags}, ensure_ascii=False)))
+                 extra=np.frombuffer(json.dumps({"values": values, "tags": tags}, ensure_ascii=False).encode("utf-8"),
+                                     np.uint8))      # UTF-8 bytes: a numpy str array would take 4 bytes a character
     np.save(part / "vectors.npy", np.asarray(vectors, np.float32))
     rep = {"sources": stats, "real_nn_sample": int(len(real_nn)), "copy_percentile": options.copy_percentile}
     write_json(part / "report.json", rep)
@@ -516,8 +549,15 @@ def build_atlas(sources: Sequence[AtlasSource], out_dir: str | os.PathLike, opti
     gathered = _gather(sources, embed_options, cache, report, root, progress, 0, 400)
     key = gathered[0][1].key
     ids, files, names, source_of, values, tags = _items_of([(i, s, e) for i, (s, e) in enumerate(gathered)])
+    for _, e in gathered:      # the items hold what they need of the records (243,100 records: ~0.3 GB)
+        e.records = []
+    import gc
+
+    gc.collect()               # before the joint matrix is made: the records must not add to that peak
     vectors = (gathered[0][1].vectors if len(gathered) == 1 else np.concatenate([e.vectors for _, e in gathered]))
     vectors = np.asarray(vectors, np.float32)      # one source: no copy of its matrix
+    for _, e in gathered:                          # several: the parts go, only the joint matrix stays
+        e.vectors = e.vectors[:0]
     n = len(ids)
     if n < 2:
         raise TrailcamError(f"an atlas needs at least 2 readable images, got {n}")

@@ -16,7 +16,27 @@ import numpy as np
 from PIL import Image, ImageColor
 
 from trailcam_core.base import TrailcamError
-from trailcam_core.atlas.build import atlas_report, open_atlas
+from trailcam_core.atlas.build import MANIFEST, Atlas, atlas_report, open_atlas
+
+_OPENED: dict[str, tuple[float, Atlas, np.ndarray]] = {}
+
+
+def _opened(atlas_dir: str | os.PathLike) -> tuple[Atlas, np.ndarray]:
+    """The atlas and its cell -> item table, read once per version (clicks do not re-read 243,100 items)."""
+    key = str(Path(atlas_dir).resolve())
+    try:
+        stamp = (Path(key) / MANIFEST).stat().st_mtime
+    except OSError:
+        stamp = -1.0
+    hit = _OPENED.get(key)
+    if hit is None or hit[0] != stamp:
+        atlas = open_atlas(atlas_dir, check_sources=False)
+        table = np.full(atlas.rows * atlas.cols, -1, np.int64)
+        table[atlas.cell_of] = np.arange(len(atlas.cell_of))
+        _OPENED.clear()                  # one atlas at a time is plenty for a face
+        _OPENED[key] = (stamp, atlas, table)
+        hit = _OPENED[key]
+    return hit[1], hit[2]
 
 
 def _page_manifest(vdir: Path) -> dict:
@@ -61,7 +81,7 @@ def layer_picture(atlas_dir: str | os.PathLike, layer: str, alpha: float = 0.55)
 
 def atlas_item_at(atlas_dir: str | os.PathLike, x: float, y: float, width: Optional[float] = None) -> Optional[dict]:
     """The item drawn at pixel (x, y) of a picture of the atlas ``width`` px wide (default: the overview)."""
-    atlas = open_atlas(atlas_dir, check_sources=False)
+    atlas, table = _opened(atlas_dir)
     if width is None:
         with Image.open(atlas.version_dir / "overview.jpg") as im:
             width = im.width
@@ -69,8 +89,8 @@ def atlas_item_at(atlas_dir: str | os.PathLike, x: float, y: float, width: Optio
     row, col = int(y // side), int(x // side)
     if not (0 <= row < atlas.rows and 0 <= col < atlas.cols):
         return None
-    i = atlas.item_at_cell(row * atlas.cols + col)
-    if i is None:
+    i = int(table[row * atlas.cols + col])
+    if i < 0:
         return None
     out = {"name": atlas.names[i], "file": atlas.files[i], "source": atlas.sources[int(atlas.source_of[i])].name,
            "kind": atlas.sources[int(atlas.source_of[i])].kind, "tags": atlas.tags[i], "row": row, "col": col,

@@ -120,7 +120,7 @@ class Embeddings:
         names = meta.get("file_names") or [Path(f).name for f in files]
         records = [ImageRecord(image_id=i, path=Path(f), file_name=n, labels=list(lab))
                    for i, f, n, lab in zip(ids, files, names, labels)]
-        return cls(ids, files, vectors.astype(np.float32), meta.get("key", ""), records,
+        return cls(ids, files, vectors.astype(np.float32, copy=False), meta.get("key", ""), records,
                    [tuple(s) for s in meta.get("skipped", [])], meta.get("duplicates", {}))
 
 

@@ -41,6 +41,8 @@ from trailcam_core.mosaic.layout import embed_2d, grid_shape, sort_features
 from trailcam_core.mosaic.render import render_mosaic, save_image, scatter_plot, spread_sample
 from trailcam_core.mosaic.viewer import write_viewer
 
+SCATTER_SAMPLE = 3000   # flas layouts above this many images plot a sample's 2D embedding
+
 __all__ = ["MosaicOptions", "GridLayout", "compute_layout", "make_mosaic", "validate", "dpq", "grid_shape", "embed_2d"]
 
 
@@ -206,7 +208,17 @@ def make_mosaic(source: Union[Source, Embeddings], out_dir: str | os.PathLike, o
     report.processed = emb.computed
     report.up_to_date = n - emb.computed
 
-    layout = compute_layout(emb.vectors, options, with_points=options.scatter, progress=stage("layout", 400, 600))
+    # the flas layout does not need a 2D embedding: above SCATTER_SAMPLE images the scatter plot gets
+    # one of a seeded sample (UMAP of 20,000 images took longer than the layout itself)
+    sample_scatter = options.scatter and options.layout == "flas" and n > SCATTER_SAMPLE
+    layout = compute_layout(emb.vectors, options, with_points=options.scatter and not sample_scatter,
+                            progress=stage("layout", 400, 600))
+    if sample_scatter:
+        progress(590, 1000, f"2D embedding of {SCATTER_SAMPLE} sampled images for the scatter plot")
+        chosen = np.sort(np.random.default_rng(options.seed).choice(n, SCATTER_SAMPLE, replace=False))
+        points = np.full((n, 2), np.nan)
+        points[chosen] = embed_2d(emb.vectors[chosen], _embedding_method(options, SCATTER_SAMPLE), options.seed)
+        layout.points, layout.embedding = points, _embedding_method(options, SCATTER_SAMPLE) + " (sample)"
     quality = None
     if options.quality and n >= 3:
         progress(600, 1000, "measuring DPQ16")
@@ -218,7 +230,8 @@ def make_mosaic(source: Union[Source, Embeddings], out_dir: str | os.PathLike, o
     names = [r.file_name or Path(r.path).name for r in records] if records else [Path(f).name for f in emb.files]
     keep = set()
     if options.scatter and layout.points is not None and options.scatter_thumbnails:
-        keep = set(spread_sample(layout.points, options.scatter_thumbnails, options.seed))
+        drawn = np.nonzero(np.isfinite(layout.points[:, 0]))[0]
+        keep = set(drawn[spread_sample(layout.points[drawn], options.scatter_thumbnails, options.seed)].tolist())
     mosaic, thumbs, failed = render_mosaic(emb.files, layout.cell_of, layout.rows, layout.cols, options.tile,
                                            options.background, workers=max(2, embed_options.workers), keep=keep,
                                            progress=stage("drawing", 620, 900))
@@ -238,7 +251,8 @@ def make_mosaic(source: Union[Source, Embeddings], out_dir: str | os.PathLike, o
         rec = records[i] if records else None
         items.append({"id": emb.ids[i], "file": emb.files[i], "file_name": names[i], "cell": int(layout.cell_of[i]),
                       "row": r, "col": c,
-                      "point": [round(float(v), 5) for v in layout.points[i]] if layout.points is not None else None,
+                      "point": [round(float(v), 5) for v in layout.points[i]]
+                      if layout.points is not None and np.isfinite(layout.points[i, 0]) else None,
                       "labels": list(rec.labels) if rec else [], "tags": labels[i],
                       "duplicates": copies.get(emb.ids[i])})
     positions = {"rows": layout.rows, "cols": layout.cols, "tile": options.tile, "n": n,

@@ -49,8 +49,13 @@ def render_mosaic(files: Sequence[str], cell_of: np.ndarray, rows: int, cols: in
     kept: dict[int, Image.Image] = {}
     failed: list[int] = []
     n = len(files)
+    def bounded(pool, chunk: int = 1024):
+        # never queue all N jobs at once: one chunk of thumbnails in flight at a time
+        for s in range(0, n, chunk):
+            yield from pool.map(lambda f: load_thumbnail(f, tile), files[s:s + chunk])
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i, thumb in enumerate(pool.map(lambda f: load_thumbnail(f, tile), files)):
+        for i, thumb in enumerate(bounded(pool)):
             if thumb is None:
                 failed.append(i)
             else:
