@@ -174,7 +174,10 @@ def test_mosaic_run_and_pick_a_tile(app, wd):
     text, mosaic, _picked, _info = c.predict(source="crops", out_name="mosaic", features="pyramid", pyramid_size=8, layout="flas",
                              columns=0, aspect=1.0, tile=32, embedding="pca", api_name="/mosaic_run")
     img = Image.open(_path(mosaic))
-    positions = json.loads((Path(_path(mosaic)).parent / "positions.json").read_text())   # a new folder if taken
+    # the newest mosaic folder: a taken name gets a new one (mosaic-2, ...), never overwritten
+    out = max((p for p in wd.glob("mosaic*") if (p / "positions.json").is_file()),
+              key=lambda p: (p / "positions.json").stat().st_mtime)
+    positions = json.loads((out / "positions.json").read_text())
     assert img.size == (positions["cols"] * 32, positions["rows"] * 32)
     assert "DPQ16" in text and "viewer" in text
     item = next(it for it in positions["items"] if it["cell"] == 0)
