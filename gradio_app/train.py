@@ -7,7 +7,8 @@ import gradio as gr
 import pandas as pd
 
 from trailcam_core.base import Cancelled
-from trailcam_core.lora import list_checkpoints, PRESETS, train_lora, TrainOptions
+from trailcam_core.base import list_checkpoints
+from trailcam_core.lora import PRESETS, train_lora, TrainOptions
 
 from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, watch
 from .generate import demo_base, resolve_base

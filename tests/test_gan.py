@@ -19,7 +19,7 @@ from trailcam_core.gan.sample import generate, interpolation_video, read_paramet
 from trailcam_core.gan.export import load_generator, read_generator_metadata
 from trailcam_core.gan.data import load_images
 from trailcam_core.gan.steer import tag_pixels
-from trailcam_core.gan.checkpoint import list_checkpoints  # noqa: E402
+from trailcam_core.base.checkpoints import list_checkpoints  # noqa: E402
 from trailcam_core.gan.train import GanTrainer  # noqa: E402
 
 TINY = dict(size=64, batch_size=4, z_dim=16, ngf=4, ndf=4, preview_every=0, checkpoint_every=0, ema_start=2,
@@ -108,7 +108,7 @@ def test_resume_equals_uninterrupted_and_cancel_saves(images, tmp_path):
 
 def test_resume_with_another_config_names_the_mismatch(images, tmp_path):
     train_gan(images, tmp_path, GanTrainOptions(**TINY, steps=2))
-    with pytest.raises(TrailcamError, match=r"ngf 4 vs 8"):
+    with pytest.raises(TrailcamError, match=r"ngf=4 \(now 8\)"):
         GanTrainer(images, tmp_path, GanTrainOptions(**{**TINY, "ngf": 8}, steps=4, resume="latest"))
 
 

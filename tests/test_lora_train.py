@@ -14,6 +14,7 @@ from trailcam_core.base.errors import Cancelled, TrailcamError
 from trailcam_core.lora.train import LoraTrainer, train_lora
 from trailcam_core.lora.options import TrainOptions
 from trailcam_core.lora.kohya import read_metadata
+from trailcam_core.base.checkpoints import list_checkpoints
 from trailcam_core.lora import checkpoint as ckpt
 from trailcam_core.models.tiny import build_tiny_sdxl
 
@@ -173,7 +174,7 @@ def test_resume_continues_exactly_after_cancel(base, data, tmp_path):
 
     with pytest.raises(Cancelled):
         train_lora(data, base, tmp_path / "split", tiny_options(**opts, cache_to_disk=True), cancel_at_3)
-    saved = ckpt.list_checkpoints(tmp_path / "split")
+    saved = list_checkpoints(tmp_path / "split")
     assert [p.name for p in saved] == ["trailcam_lora-step00000003"]
     state = ckpt.read_state(saved[0])
     assert (state["step"], state["epoch"], state["batch"]) == (3, 1, 1)   # 2 steps per epoch

@@ -17,7 +17,7 @@ from pathlib import Path
 from trailcam_core.gan import (evaluate_generator, fit_directions, GanEvalOptions, GanInterpolateOptions,
                                GanSampleOptions, GanSteerOptions, GanTrainOptions, interpolation_video,
                                load_directions, parse_strengths, sample_to_folder, train_gan)
-from trailcam_core.gan import checkpoint as ckpt
+from trailcam_core.base import list_checkpoints
 from trailcam_core.base import add_arguments, BatchReport, from_namespace
 
 from ._common import finish, progress
@@ -73,7 +73,7 @@ def run_train(args) -> int:
         with progress("gan train", unit="step") as bar:
             result = train_gan(args.data, args.out, options, progress=bar)
     except KeyboardInterrupt:
-        saved = ckpt.list_checkpoints(Path(args.out))
+        saved = list_checkpoints(Path(args.out))
         if saved:
             print(f"checkpoint saved: {saved[-1]} (continue with --resume latest)", file=sys.stderr)
         raise

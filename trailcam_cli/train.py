@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from trailcam_core.lora import PRESETS, train_lora, TrainOptions
-from trailcam_core.lora import checkpoint as ckpt
+from trailcam_core.base import list_checkpoints
 from trailcam_core.base import add_arguments, describe
 
 from ._common import finish, progress
@@ -54,7 +54,7 @@ def run(args) -> int:
         with progress("train", unit="step") as bar:
             result = train_lora(_data(args.data), args.base, args.out, options, progress=bar)
     except KeyboardInterrupt:
-        saved = ckpt.list_checkpoints(Path(args.out))
+        saved = list_checkpoints(Path(args.out))
         if saved:
             print(f"checkpoint saved: {saved[-1]} (continue with --resume latest)", file=sys.stderr)
         raise

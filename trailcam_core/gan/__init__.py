@@ -26,10 +26,9 @@ from .sample import (generate, interpolation_video, latents, read_parameters, sa
 from .steer import (TAG_DIRECTIONS, SteerResult, directions_path, fit_direction, fit_directions, load_directions,
                     parse_strengths, tag_pixels)
 from .train import GanTrainer, GanTrainResult, NonFiniteLoss, train_gan
-from .checkpoint import list_checkpoints
 from .pictures import curve
 
-__all__ = ["curve", "list_checkpoints", "AUGMENTS", "SIZES", "GanConfig", "GanEvalOptions", "GanInterpolateOptions", "GanSampleOptions",
+__all__ = ["curve", "AUGMENTS", "SIZES", "GanConfig", "GanEvalOptions", "GanInterpolateOptions", "GanSampleOptions",
            "GanSteerOptions", "GanTrainOptions", "check_size", "MIN_IMAGES", "TrainingImages", "load_images",
            "EvalReport", "evaluate_generator", "load_generator", "read_generator_metadata", "save_generator",
            "ClipFeatures", "InceptionFeatures", "PyramidFeatures", "fid", "kid", "make_extractor", "memorisation",

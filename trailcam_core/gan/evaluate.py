@@ -24,6 +24,7 @@ from trailcam_core.gan.config import GanEvalOptions
 from trailcam_core.gan.data import load_images, to_pil
 from trailcam_core.gan.metrics import FeatureExtractor, fid, kid, make_extractor, memorisation, prdc_scores
 from trailcam_core.gan.pictures import curve, grid, labelled_rows, save_png
+from trailcam_core.base import checkpoints
 
 
 @dataclass
@@ -110,7 +111,7 @@ def evaluate_generator(generator, real_folder, out_dir, options: Optional[GanEva
     # metric over checkpoints
     points: list[tuple[int, float]] = []
     run_dir = path.parent if path is not None else None
-    ck = ckpt.list_checkpoints(run_dir) if (o.checkpoints and run_dir is not None) else []
+    ck = checkpoints.list_checkpoints(run_dir) if (o.checkpoints and run_dir is not None) else []
     if ck:
         points.append((0, ceiling[0]))
         for i, folder in enumerate(ck):

@@ -26,6 +26,7 @@ from trailcam_core.gan.config import GanTrainOptions, as_dict, resume_settings
 from trailcam_core.gan.data import TrainingImages, load_images, to_pil, to_unit
 from trailcam_core.gan.export import load_matching, save_generator
 from trailcam_core.gan.pictures import curve, grid, save_png
+from trailcam_core.base import checkpoints
 
 PREVIEW_SEED = 1234          # the fixed latents of the preview grid
 
@@ -100,10 +101,10 @@ class GanTrainer:
             raise TrailcamError(f"images are {self.images.tensor.shape[-1]} px but size is {o.size}")
         self.precision = resolve_precision(o.mixed_precision)
         self.settings = resume_settings(o, self.precision)
-        self.resume_dir = ckpt.resolve_resume(o.resume, self.output_dir)
+        self.resume_dir = checkpoints.resolve_resume(o.resume, self.output_dir)
         if self.resume_dir is not None:
             state = ckpt.read_state(self.resume_dir)
-            ckpt.check_compatible(state, self.settings, self.images.fingerprint, self.resume_dir)
+            checkpoints.check_compatible(state, self.settings, self.images.fingerprint, self.resume_dir)
         self.generator_path = self.output_dir / f"{o.output_name}.safetensors"
 
     def training_key(self) -> str:
@@ -159,9 +160,9 @@ class GanTrainer:
                      "images": len(self.images)}
             training = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                         "generators": {k: g.get_state() for k, g in self.gens.items()}}
-            folder = ckpt.save_checkpoint(ckpt.checkpoint_root(self.output_dir) / f"step-{step:08d}", state,
+            folder = ckpt.save_checkpoint(checkpoints.checkpoint_root(self.output_dir) / f"step-{step:08d}", state,
                                           self._state_tensors(), training)
-            ckpt.prune(self.output_dir, self.options.keep_checkpoints)
+            checkpoints.prune(self.output_dir, self.options.keep_checkpoints)
             self.last_checkpoint = folder
         acc.wait_for_everyone()
         return folder

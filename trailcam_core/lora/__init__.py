@@ -7,7 +7,6 @@ Modules: ``dataset`` (captions, buckets, augmentation), ``train`` (the loop), ``
 names, peft -> kohya conversion, metadata, atomic save), ``checkpoint`` (resume), ``sampling``
 (sample images), ``options`` (TrainOptions and presets).
 """
-from trailcam_core.lora.checkpoint import list_checkpoints
 from trailcam_core.lora.kohya import kohya_state_dict, lora_names, read_metadata, save_lora
 from trailcam_core.lora.options import PRESETS, TrainOptions
 from trailcam_core.lora.publish import train_or_reuse
@@ -16,4 +15,4 @@ from trailcam_core.lora.files import find_lora_files
 from trailcam_core.lora.options import check_output_name
 
 __all__ = ["check_output_name", "find_lora_files", "TrainOptions", "PRESETS", "train_lora", "LoraTrainer", "TrainResult", "kohya_state_dict", "lora_names",
-           "save_lora", "read_metadata", "list_checkpoints", "train_or_reuse"]
+           "save_lora", "read_metadata", "train_or_reuse"]

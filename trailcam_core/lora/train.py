@@ -28,6 +28,7 @@ from trailcam_core.lora import kohya
 from trailcam_core.lora.options import TrainOptions, as_dict, resume_settings
 from trailcam_core.lora.sampling import encode_prompts, render_samples
 from trailcam_core.lora.interrupt import checks_between_blocks
+from trailcam_core.base import checkpoints
 
 _OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "pip install bitsandbytes"),
                         "prodigy": ("prodigyopt", "pip install prodigyopt")}
@@ -137,11 +138,11 @@ class LoraTrainer:
         self.precision = resolve_precision(o.mixed_precision)
         self.settings = {**resume_settings(o), "mixed_precision": self.precision, "repeats": self.repeats}
         self.fingerprint = ds.dataset_fingerprint(self.items)
-        self.resume_dir = ckpt.resolve_resume(o.resume, self.output_dir)
+        self.resume_dir = checkpoints.resolve_resume(o.resume, self.output_dir)
         self.resume_state = None
         if self.resume_dir is not None:
             self.resume_state = ckpt.read_state(self.resume_dir)
-            ckpt.check_compatible(self.resume_state, self.settings, self.fingerprint, self.resume_dir)
+            checkpoints.check_compatible(self.resume_state, self.settings, self.fingerprint, self.resume_dir)
         self.lora_path = self.output_dir / f"{o.output_name}.safetensors"
 
     def training_key(self) -> str:
@@ -389,7 +390,7 @@ class LoraTrainer:
                 cb(done, total, message, preview)
 
         if main:
-            ckpt.remove_stale_temps(self.output_dir)     # left by a run killed while saving
+            checkpoints.remove_stale_temps(self.output_dir)     # left by a run killed while saving
         self._setup(report)
         acc = self.accelerator
         step, epoch, start_batch, losses = 0, 0, 0, []
@@ -531,10 +532,10 @@ class LoraTrainer:
                      "total_steps": self.total_steps}
             training_state = {"optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict(),
                               "noise_generator": self.noise_gen.get_state()}
-            folder = ckpt.checkpoint_root(self.output_dir) / f"{self.options.output_name}-step{step:08d}"
+            folder = checkpoints.checkpoint_root(self.output_dir) / f"{self.options.output_name}-step{step:08d}"
             self.last_checkpoint = ckpt.save_checkpoint(folder, state, adapter, training_state, self._kohya_sd(),
                                                         self._metadata(step, position[0]), self.options.output_name)
-            ckpt.prune(self.output_dir, self.options.keep_checkpoints)
+            checkpoints.prune(self.output_dir, self.options.keep_checkpoints)
         acc.wait_for_everyone()
 
     def _restore(self, folder: Path) -> tuple[int, int, int, list[float]]:
