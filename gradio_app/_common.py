@@ -21,7 +21,7 @@ import gradio as gr
 from trailcam_core.base import Cancelled, confine, TrailcamError
 
 from ._forms import OptionForm, control, label_of  # noqa: F401  (re-exported for the tabs)
-from ._jobs import STOPS, GradioProgress, StopFlags, watch  # noqa: F401
+from ._jobs import STOPS, GradioProgress, StopFlags, stream, watch  # noqa: F401
 
 log = logging.getLogger("trailcam.app")
 

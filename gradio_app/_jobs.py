@@ -103,3 +103,18 @@ def watch(fn: Callable[[], Any], progress: GradioProgress, interval: float = 0.5
     if "error" in box:
         raise box["error"]
     return box.get("result")
+
+
+def stream(job, make_update):
+    """Yield ``make_update()`` each time a :func:`watch` ed job ticks; return the job's result.
+
+    For a tab that streams a trainer's progress (``result = yield from stream(watch(...), update)``)."""
+    try:
+        while True:
+            try:
+                next(job)
+            except StopIteration as done:
+                return done.value
+            yield make_update()
+    finally:
+        job.close()         # closing the event closes the watcher, which stops the job

@@ -12,7 +12,7 @@ from trailcam_core.gan import (evaluate_generator, fit_directions, GanEvalOption
                                GanSampleOptions, GanSteerOptions, GanTrainOptions, interpolation_video,
                                load_directions, sample_to_folder, TAG_DIRECTIONS, train_gan)
 
-from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, watch
+from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, stream, watch
 
 MAIN = ("size", "steps", "batch_size", "time_limit_minutes", "output_name", "resume")
 # What trains in about a minute on a CPU with the bundled sample (sample mode only).
@@ -95,7 +95,7 @@ def build(ctx: AppContext) -> None:
 
         yield snapshot(f"Loading images from `{ctx.rel(src)}`...")
         try:
-            result = yield from _stream(watch(lambda: train_gan(src, out, opts, progress=progress,
+            result = yield from stream(watch(lambda: train_gan(src, out, opts, progress=progress,
                                                                 on_step=lambda s, d, g: points.append((s, d, g))),
                                               progress), lambda: snapshot(_running(progress)))
         except Cancelled:
@@ -157,19 +157,6 @@ def build(ctx: AppContext) -> None:
     long_job(eval_btn.click, event_fn(do_eval, ["generator", "real", *eval_form.names], progress=True),
              [generator, real, *eval_form.components], [eval_md, eval_pics], "gan_eval")
 
-
-def _stream(job, make_update):
-    """Yield ``make_update()`` each time the watched job ticks; return the job's result."""
-    # Copied from gradio_app/train.py (_stream): the same streaming loop for this tab's trainer.
-    try:
-        while True:
-            try:
-                next(job)
-            except StopIteration as done:
-                return done.value
-            yield make_update()
-    finally:
-        job.close()
 
 
 def _running(progress) -> str:

@@ -6,11 +6,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from trailcam_core.base import Cancelled
-from trailcam_core.base import list_checkpoints
+from trailcam_core.base import Cancelled, list_checkpoints
 from trailcam_core.lora import PRESETS, train_lora, TrainOptions
 
-from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, watch
+from ._common import AppContext, OptionForm, event_fn, long_job, stop_button, stream, watch
 from .generate import demo_base, resolve_base
 
 MAIN = ("output_name", "trigger_word", "rank", "alpha", "unet_lr", "epochs", "max_steps", "batch_size",
@@ -69,7 +68,7 @@ def build(ctx: AppContext) -> None:
 
         yield snapshot(f"Preparing: {src} with {base_path.name}")
         try:
-            result = yield from _stream(watch(lambda: train_lora(src, base_path, out, opts, progress=progress,
+            result = yield from stream(watch(lambda: train_lora(src, base_path, out, opts, progress=progress,
                                                                on_step=lambda step, loss: points.append((step, loss))),
                                               progress), lambda: snapshot(_running(progress)))
         except Cancelled:
@@ -87,18 +86,6 @@ def build(ctx: AppContext) -> None:
                                      stop_job="train"),
              [data, base, out_name, *form.components], [status, loss_plot, samples, lora_file], "train_run")
 
-
-def _stream(job, make_update):
-    """Yield ``make_update()`` each time the watched job ticks; return the job's result."""
-    try:
-        while True:
-            try:
-                next(job)
-            except StopIteration as done:
-                return done.value
-            yield make_update()
-    finally:
-        job.close()         # closing the event closes the watcher, which stops the job
 
 
 def _running(progress) -> str:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trailcam_core.atlas.build import AtlasOptions, AtlasSource, add_to_atlas, atlas_report, build_atlas, open_atlas, parse_source
+from trailcam_core.atlas.build import AtlasOptions, add_to_atlas, atlas_report, build_atlas, open_atlas
+from trailcam_core.atlas.sources import AtlasSource, parse_source
 from trailcam_core.atlas.layout import atlas_layout, pca_blockwise, place_new
 from trailcam_core.atlas.embedding import embed_shard
 from trailcam_core.atlas.nearest import knn, real_nn_distances

@@ -10,7 +10,8 @@ from PIL import Image
 from _gradio_harness import get_client, get_server
 from test_atlas import PYRAMID, _copies, _photos
 
-from trailcam_core.atlas.build import AtlasOptions, AtlasSource, build_atlas, open_atlas
+from trailcam_core.atlas.build import AtlasOptions, build_atlas, open_atlas
+from trailcam_core.atlas.sources import AtlasSource
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from trailcam_core.gan import (evaluate_generator, fit_directions, GanEvalOptions, GanInterpolateOptions,
                                GanSampleOptions, GanSteerOptions, GanTrainOptions, interpolation_video,
                                load_directions, parse_strengths, sample_to_folder, train_gan)
-from trailcam_core.base import list_checkpoints
-from trailcam_core.base import add_arguments, BatchReport, from_namespace
+from trailcam_core.base import add_arguments, BatchReport, from_namespace, list_checkpoints
 
 from ._common import finish, progress
 

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from trailcam_core.lora import PRESETS, train_lora, TrainOptions
-from trailcam_core.base import list_checkpoints
-from trailcam_core.base import add_arguments, describe
+from trailcam_core.base import add_arguments, describe, list_checkpoints
 
 from ._common import finish, progress
 

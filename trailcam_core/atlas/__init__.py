@@ -9,12 +9,12 @@ See docs/atlas.md. Modules: ``layout`` (whole-collection sorting, placing new it
 (tiles drawn band by band from thumbnails), ``viewer`` (the page and its chunked data), ``nearest``
 (exact k-nearest real photos, copy statistics), ``embedding`` (sharded, resumable), ``build``.
 """
-from trailcam_core.atlas.build import (KINDS, Atlas, AtlasOptions, AtlasSource, add_to_atlas, atlas_report, build_atlas, open_atlas,
-                    parse_source, source_records, validate)
-from trailcam_core.atlas.embedding import distributed_rank, embed_shard
-from trailcam_core.atlas.layout import atlas_layout, pca_blockwise, place_new
-from trailcam_core.atlas.nearest import copy_report, knn, real_nn_distances
-from trailcam_core.atlas.pyramid import highlight_picture, level_sizes, render_pyramid
+from .sources import KINDS, AtlasSource, parse_source, source_records
+from .build import Atlas, AtlasOptions, add_to_atlas, atlas_report, build_atlas, open_atlas, validate
+from .embedding import distributed_rank, embed_shard
+from .layout import atlas_layout, pca_blockwise, place_new
+from .nearest import copy_report, knn, real_nn_distances
+from .pyramid import highlight_picture, level_sizes, render_pyramid
 from .embedding import shard_device
 from .view import atlas_item_at, atlas_view, layer_picture
 

@@ -33,16 +33,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from trailcam_core.base import (atomic_path, BatchReport, DataError, describe, ensure, IMAGE_EXTENSIONS,
-                                ImageRecord, option, Options, ProgressCallback, TrailcamError, write_json)
-from trailcam_core.embed import collect_records, embed_images, Embeddings, EmbedOptions, feature_key
+from trailcam_core.base import (BatchReport, DataError, describe, ensure, ImageRecord, option, Options,
+                                ProgressCallback, TrailcamError, write_json)
+from trailcam_core.embed import embed_images, Embeddings, EmbedOptions, feature_key
 from trailcam_core.mosaic import TILE
 from trailcam_core.atlas.layout import atlas_layout, place_new
 from trailcam_core.atlas.nearest import copy_report, knn, real_nn_distances
 from trailcam_core.atlas.pyramid import highlight_picture, render_pyramid
 from trailcam_core.atlas.viewer import write_atlas_data, write_atlas_page
+from trailcam_core.atlas.report import report_figure
+from trailcam_core.atlas.sources import AtlasSource, item_tags, item_values, parse_source, source_records
 
-KINDS = ("real", "lora", "gan", "generated")
 MANIFEST = "atlas.json"
 FORMAT = "trailcam-atlas"
 
@@ -73,158 +74,6 @@ class AtlasOptions(Options):
     draw_workers: int = option(2, "Threads loading thumbnails while drawing", min=1, max=64)
     background: str = option("#181818", "Colour of empty cells")
     title: str = option("", "Title of the viewer (default: the atlas folder name)")
-
-
-@dataclass
-class AtlasSource:
-    """One source of an atlas: a folder of images (or a CCT JSON, or an embeddings .npz) and what it is.
-
-    ``kind``: ``real`` photos, or generated images (``lora`` generations, ``gan`` samples,
-    ``generated``). ``metadata``: a CCT JSON lending a folder's photos labels, location and time.
-    ``project``: a curation project folder (``trailcam_state.json``: favourites, rejects, tags);
-    by default the folder itself when it has one.
-    """
-
-    path: str
-    kind: str = "real"
-    name: str = ""
-    metadata: Optional[str] = None
-    project: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise TrailcamError(f"source {self.path}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        self.path = str(self.path)
-        if not self.name:
-            self.name = Path(self.path).name or self.kind
-
-    @property
-    def generated(self) -> bool:
-        return self.kind != "real"
-
-    def to_dict(self) -> dict:
-        return {"path": str(Path(self.path).resolve()), "kind": self.kind, "name": self.name,
-                "metadata": str(Path(self.metadata).resolve()) if self.metadata else None,
-                "project": str(Path(self.project).resolve()) if self.project else None}
-
-
-def parse_source(text: str, default_kind: str = "real") -> AtlasSource:
-    """``[name=][kind:]path`` -> AtlasSource, e.g. ``lora-v1=lora:gen/`` or ``photos/``."""
-    name, rest = "", text
-    if "=" in text and not os.path.exists(text):
-        name, rest = text.split("=", 1)
-    kind = default_kind
-    head, sep, tail = rest.partition(":")
-    if sep and head in KINDS:
-        kind, rest = head, tail
-    if not rest:
-        raise TrailcamError(f"source {text!r}: no path (expected [name=][kind:]path)")
-    return AtlasSource(rest, kind, name)
-
-
-# ----------------------------------------------------------------------------- records of a source
-
-def _is_strength_grid(path: Path) -> bool:
-    """A strength grid written by `trailcam strength-grid` (a picture of pictures: not a generation)."""
-    if path.suffix.lower() != ".png":
-        return False
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            text = getattr(im, "text", {}).get("trailcam")
-        return bool(text) and "model_strengths" in json.loads(text)
-    except Exception:
-        return False
-
-
-def source_records(source: AtlasSource, exclude: Optional[Path] = None) -> tuple[list[ImageRecord], list[tuple[str, str]]]:
-    """The records of one source (labels from its metadata, curation from its project) and what was left out."""
-    path = Path(source.path).expanduser()
-    if not path.exists():
-        raise TrailcamError(f"source {source.name!r}: {path} does not exist")
-    skipped: list[tuple[str, str]] = []
-    if path.is_file() and path.suffix.lower() == ".json":
-        from trailcam_core.tags import collection_records
-
-        records = collection_records(path)[0]
-    elif path.is_dir() and source.metadata:
-        from trailcam_core.tags import collection_records
-
-        records = collection_records(path, source.metadata)[0]
-    elif path.is_dir():
-        records = collect_records(path)
-    elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-        records = collect_records(path)
-    else:
-        raise TrailcamError(f"source {source.name!r}: {path} is not a folder of images, an image or a CCT JSON")
-    if exclude is not None:
-        from trailcam_core.base import is_within
-
-        records = [r for r in records if not is_within(r.path, exclude)]
-    if source.generated:
-        kept = []
-        for r in records:
-            if _is_strength_grid(Path(r.path)):
-                skipped.append((str(r.file_name or r.path), "a strength grid (a picture of several generations)"))
-            else:
-                kept.append(r)
-        records = kept
-    _attach_curation(source, path, records)
-    return records, skipped
-
-
-def _attach_curation(source: AtlasSource, path: Path, records: list[ImageRecord]) -> None:
-    project_dir = Path(source.project) if source.project else (path if (path / "trailcam_state.json").is_file() else None)
-    if project_dir is None:
-        return
-    from trailcam_core.tags import Project
-
-    project = Project.open(project_dir, create=False)
-    by_file = {}
-    for iid, entry in project.images.items():
-        if entry.get("file"):
-            by_file[str((project_dir / entry["file"]).resolve())] = entry
-    for r in records:
-        entry = project.images.get(r.image_id) or by_file.get(str(Path(r.path).resolve()))
-        if entry is None:
-            stem = Path(r.file_name or r.path).stem
-            entry = project.images.get(stem)
-        if entry:
-            r.extra["curation"] = entry
-
-
-# ----------------------------------------------------------------------------- per-item values
-
-def _tag_value(rec: ImageRecord, key: str):
-    tag = ((rec.extra.get("curation") or {}).get("tags") or {}).get(key)
-    return tag.get("value") if isinstance(tag, dict) else None
-
-
-def item_values(rec: ImageRecord, source: AtlasSource) -> dict:
-    """The layer values of one item: label, location, time of day, glitch, favourite/reject, source."""
-    from trailcam_core.tags import sun_phase
-
-    cur = rec.extra.get("curation") or {}
-    label = rec.label or _tag_value(rec, "species")
-    tod = _tag_value(rec, "time_of_day") or sun_phase(rec.datetime)
-    artifact = _tag_value(rec, "artifact")
-    fav = "favourite" if cur.get("favorite") else ("reject" if cur.get("reject") else None)
-    return {"label": label, "location": rec.location, "time_of_day": tod,
-            "glitch": str(artifact) if artifact not in (None, "", False, "none") else None,
-            "favourite": fav, "source": source.name}
-
-
-def item_tags(values: dict, rec: ImageRecord) -> list[str]:
-    tags = list(rec.labels)
-    for key in ("location", "time_of_day", "glitch", "favourite"):
-        v = values.get(key)
-        if v and v not in tags:
-            tags.append(f"location {v}" if key == "location" else str(v))
-    for t in rec.extra.get("tags", []) or []:
-        if str(t) not in tags:
-            tags.append(str(t))
-    return tags
 
 
 # ----------------------------------------------------------------------------- the atlas on disk
@@ -688,8 +537,6 @@ def add_to_atlas(atlas_dir: str | os.PathLike, sources: Sequence[AtlasSource], o
     return _finish(report, root, manifest)
 
 
-# ----------------------------------------------------------------------------- report
-
 def atlas_report(atlas_dir: str | os.PathLike, copy_percentile: Optional[float] = None) -> dict:
     """Per generated source: nearest-real distances against real-real ones, likely copies; with text."""
     atlas = open_atlas(atlas_dir, check_sources=False)
@@ -729,33 +576,3 @@ def atlas_report(atlas_dir: str | os.PathLike, copy_percentile: Optional[float] 
     rep["text"] = "\n".join(lines)
     rep["figure"] = str(vdir / "report.png") if (vdir / "report.png").is_file() else None
     return rep
-
-
-def report_figure(real_nn: np.ndarray, nearest: dict[str, np.ndarray], stats: dict, dest: Path) -> Path:
-    """Histograms: each generated source's nearest-real distances over the real photos' own NN distances."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=100)
-    allv = np.concatenate([real_nn] + [v for v in nearest.values() if len(v)]) if len(real_nn) else np.zeros(1)
-    bins = np.linspace(0, float(np.percentile(allv, 99.5)) * 1.05 + 1e-9, 60)
-    ax.hist(real_nn, bins=bins, density=True, alpha=0.45, color="#777", label="real photo -> nearest other real photo")
-    colours = ["#e6194b", "#4363d8", "#3cb44b", "#f58231", "#911eb4"]
-    for k, (name, v) in enumerate(nearest.items()):
-        if len(v):
-            ax.hist(v, bins=bins, density=True, histtype="step", linewidth=2, color=colours[k % 5],
-                    label=f"{name} -> nearest real ({stats[name]['flagged']} likely copies)")
-    thr = next(iter(stats.values()))["threshold"]
-    ax.axvline(thr, color="k", linestyle="--", linewidth=1, label="real-real 1st percentile: copy threshold"
-               if next(iter(stats.values()))["threshold_percentile"] == 1.0 else "copy threshold")
-    ax.set_xlabel("feature distance")
-    ax.set_ylabel("density")
-    ax.set_title("Where the generations sit: distance to the nearest real photo")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(dest) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return dest

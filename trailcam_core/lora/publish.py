@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Optional
 
-from trailcam_core.base import atomic_path, ProgressCallback, TrailcamError, write_json
-from trailcam_core.base import list_checkpoints
+from trailcam_core.base import atomic_path, list_checkpoints, ProgressCallback, TrailcamError, write_json
 from trailcam_core.lora.checkpoint import read_state
 from trailcam_core.lora.options import TrainOptions
 from trailcam_core.lora.train import LoraTrainer
